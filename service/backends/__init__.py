@@ -1,0 +1,1 @@
+"""Scoring backends behind one small interface (see ``base.Backend``)."""

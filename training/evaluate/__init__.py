@@ -1,0 +1,1 @@
+"""Evaluation: metrics and the one scorer interface every ranker is measured through."""
