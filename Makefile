@@ -36,11 +36,12 @@ test: install
 	$(BIN)/python -m pytest -ra
 
 # Baseline report: reports/baselines.json + reports/baselines.md (resumable; --force to redo).
+# BEIR test sets: their first 100 judged queries (DL19 and NovelEval are whole); the LLM: 8 queries a set.
 baselines: install
 	$(BIN)/rerank suite --out reports/baselines.json --markdown reports/baselines.md \
 	  --sets dl19,nfcorpus-test,scifact-test,noveleval \
 	  --scorer bm25=bm25 --scorer bi-encoder=bi-encoder --scorer llm-pointwise=llm-pointwise \
-	  --limit-queries llm-pointwise=20
+	  --limit-queries 100 --limit-queries llm-pointwise=8
 
 clean:
 	rm -rf $(VENV) artifacts .pytest_cache

@@ -17,8 +17,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sets", default=DEFAULT_SETS, help=f"comma-separated named sets (default {DEFAULT_SETS})")
     p.add_argument("--out", required=True, help="JSON report (existing cells are kept and skipped)")
     p.add_argument("--markdown", help="also write the table here")
-    p.add_argument("--limit-queries", action="append", default=[], metavar="LABEL=N",
-                   help="first N queries of each set for that scorer (slow scorers)")
+    p.add_argument("--limit-queries", action="append", default=[], metavar="[LABEL=]N",
+                   help="first N queries of each set: N for every scorer, LABEL=N for one (slow scorers)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--force", action="store_true", help="recompute cells already in the report")
     p.set_defaults(func=run)
@@ -46,8 +46,13 @@ def run(args: argparse.Namespace) -> int:
     unknown = sorted(set(sets) - set(eval_sets()))
     if unknown:
         raise ValueError(f"unknown sets: {', '.join(unknown)}")
-    limits = {k: int(v) for k, v in _pairs(args.limit_queries, "--limit-queries").items()}
-    report = run_suite(_pairs(args.scorer, "--scorer"), sets, args.out, limits, args.batch_size, args.force)
+    scorers = _pairs(args.scorer, "--scorer")
+    limits: dict[str, int] = {}
+    for item in args.limit_queries:  # a bare N applies to every scorer, LABEL=N overrides it
+        if "=" not in item:
+            limits |= {label: int(item) for label in scorers if label not in limits}
+    limits |= {k: int(v) for k, v in _pairs([i for i in args.limit_queries if "=" in i], "--limit-queries").items()}
+    report = run_suite(scorers, sets, args.out, limits, args.batch_size, args.force)
     table = markdown_table(report, sets)
     print(table)
     if args.markdown:

@@ -45,12 +45,16 @@ class LLMPointwiseScorer:
     def score(self, query: str, candidates: Sequence[Candidate]) -> list[float]:
         torch = self._torch
         prompts = [self._prompt(query, c.text) for c in candidates]
-        scores: list[float] = []
+        # length-sorted batches: left padding is pure waste on a CPU
+        order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+        scores = [0.0] * len(prompts)
         with torch.inference_mode():
-            for i in range(0, len(prompts), self.batch_size):
-                enc = self.tokenizer(prompts[i : i + self.batch_size], return_tensors="pt", padding=True)
+            for start in range(0, len(order), self.batch_size):
+                idx = order[start : start + self.batch_size]
+                enc = self.tokenizer([prompts[i] for i in idx], return_tensors="pt", padding=True)
                 logits = self.model(**enc).logits[:, -1, :]
-                scores.extend((logits[:, self.yes_id] - logits[:, self.no_id]).tolist())
+                for i, s in zip(idx, (logits[:, self.yes_id] - logits[:, self.no_id]).tolist()):
+                    scores[i] = s
         return scores
 
 
