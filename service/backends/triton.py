@@ -13,20 +13,19 @@ import asyncio
 import numpy as np
 
 from service.backends.base import Backend, BackendUnavailable
-from service.model_repository import INPUT_NAMES, OUTPUT_NAME
+from service.model_repository import INPUT_NAMES, OUTPUT_NAME, resolve_version_dir
 
 
 class TritonBackend(Backend):
     name = "triton"
 
     def __init__(self, settings, model_version: str | None = None) -> None:
+        self.settings = settings
         self.url = settings.triton_url
-        self.protocol = getattr(settings, "triton_protocol", "grpc")
+        self.protocol = settings.triton_protocol
         self.model_name = settings.model_name
-        # "" lets Triton pick the newest version its policy serves; the service passes the version
-        # whose tokenizer it loaded so tokens and weights always match.
         self.model_version = str(model_version or settings.model_version or "")
-        self.timeout_s = float(getattr(settings, "triton_timeout_s", 10.0))
+        self.timeout_s = float(settings.triton_timeout_s)
         self._client = None
         self._max_batch_size: int | None = None
 
@@ -40,6 +39,15 @@ class TritonBackend(Backend):
         return client_module, client_module.InferenceServerClient(self.url)
 
     async def start(self) -> None:
+        if not self.model_version:
+            # Pin the version whose tokenizer the service loads (the newest in its repository), so
+            # tokens and weights match even when Triton serves several versions. Without a local
+            # repository, "" lets Triton choose its newest.
+            try:
+                self.model_version = resolve_version_dir(
+                    self.settings.model_repository, self.model_name, self.settings.model_version).name
+            except (FileNotFoundError, ValueError):
+                self.model_version = ""
         # Creating the client does not connect: a server that is down now is not an error here.
         self._module, self._client = self._new_client()
 
