@@ -13,6 +13,7 @@ COMMAND_MODULES = [
     "training.commands.eval",
     "training.commands.bm25",
     "training.commands.suite",
+    "training.commands.teacher",
     "service.triton_cli",
 ]
 

@@ -27,6 +27,7 @@ SCORERS: dict[str, str] = {
     "bm25": "training.evaluate.scorers.bm25:make",
     "bi-encoder": "training.evaluate.scorers.bi_encoder:make",
     "llm-pointwise": "training.evaluate.scorers.llm_pointwise:make",
+    "teacher": "training.evaluate.scorers.teacher:make",
 }
 
 
