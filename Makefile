@@ -1,6 +1,8 @@
 # One entry point for set-up, tests, serving and the benchmark reports.
 #   make serve   - install the service (no torch) and serve the committed student on 127.0.0.1:8080
 #   make test    - install everything (training + dev) and run the whole test suite
+#   make loadtest - bounded headless locust run against a local service; summary in reports/loadtest/
+#   make triton  - serve model_repository with the bundled Triton (CPU twin) on 127.0.0.1:8000-8002
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   ?= .venv
 BIN     = $(VENV)/bin
@@ -8,7 +10,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8080
 PIP     = $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: install-serve install serve test baselines clean
+.PHONY: install-serve install serve test baselines loadtest triton clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +44,20 @@ baselines: install
 	  --sets dl19,nfcorpus-test,scifact-test,noveleval \
 	  --scorer bm25=bm25 --scorer bi-encoder=bi-encoder --scorer llm-pointwise=llm-pointwise \
 	  --limit-queries 100 --limit-queries llm-pointwise=8
+
+# Bounded load test: starts `rerank serve` on 127.0.0.1 (and Triton for LOADTEST_BACKEND=triton),
+# runs locust headless, writes reports/loadtest/<name>.json. No exported student yet? LOADTEST_ARGS=--tiny
+LOADTEST_BACKEND ?= embedded
+LOADTEST_USERS   ?= 8
+LOADTEST_TIME    ?= 30s
+LOADTEST_DOCS    ?= 20
+LOADTEST_ARGS    ?=
+loadtest: install
+	$(BIN)/python loadtest/run.py --backend $(LOADTEST_BACKEND) --users $(LOADTEST_USERS) \
+	  --spawn-rate $(LOADTEST_USERS) --duration $(LOADTEST_TIME) --docs-per-request $(LOADTEST_DOCS) $(LOADTEST_ARGS)
+
+triton: install
+	$(BIN)/rerank triton serve --host $(HOST)
 
 clean:
 	rm -rf $(VENV) artifacts .pytest_cache

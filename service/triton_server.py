@@ -12,8 +12,9 @@ What the bundled server needs (found by reading pytriton's own launcher and by e
   it the loader picks whichever system libpython it finds) and ``nvidia_pytriton.libs``.
 - the stub for this Python (``python_backend_stubs/3.X/triton_python_backend_stub``) beside
   ``libtriton_python.so`` in a backend folder passed as ``--backend-directory``.
-- this environment's ``bin`` first on ``PATH``: the embedded interpreter finds ``python3`` there,
-  reads the venv's ``pyvenv.cfg`` and so gets the venv's site-packages (onnxruntime, numpy < 2).
+- this environment's ``bin`` first on ``PATH``: the stub embeds Python in isolated mode (it ignores
+  ``PYTHONPATH``) and takes its prefix from the first ``python3`` on ``PATH``; finding the venv's
+  ``python3`` it reads ``pyvenv.cfg`` and gets the venv's site-packages (onnxruntime, numpy < 2).
   Without it the model fails with ``No module named 'onnxruntime'``.
 """
 
@@ -66,7 +67,10 @@ def triton_environment(base: dict[str, str] | None = None) -> dict[str, str]:
     if env.get("LD_LIBRARY_PATH"):
         libs.append(env["LD_LIBRARY_PATH"])
     env["LD_LIBRARY_PATH"] = ":".join(p for p in libs if p)
-    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    bin_dir = Path(sys.executable).parent
+    if not (bin_dir / "python3").exists():
+        raise TritonServerError(f"no python3 beside {sys.executable}: the python-backend stub would not find this environment")
+    env["PATH"] = str(bin_dir) + os.pathsep + env.get("PATH", "")
     return env
 
 
