@@ -14,6 +14,7 @@ COMMAND_MODULES = [
     "training.commands.bm25",
     "training.commands.suite",
     "training.commands.teacher",
+    "training.commands.label",
     "service.triton_cli",
 ]
 

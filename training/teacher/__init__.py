@@ -19,7 +19,7 @@ TEACHER_SPECS = "dense:PATH | zero-shot[:DIR] | openai:MODEL[@URL]"
 
 
 def make_teacher(spec: str, batch_size: int = 16, cache: str | None = None, max_concurrency: int = 4,
-                 window: int = 20, step: int = 10, api_key: str | None = None) -> Teacher:
+                 window: int = 20, step: int = 10, api_key: str | None = None, max_tokens: int = 256) -> Teacher:
     kind, _, arg = spec.partition(":")
     if kind == "dense":
         if not arg:
@@ -39,6 +39,7 @@ def make_teacher(spec: str, batch_size: int = 16, cache: str | None = None, max_
         url = url or os.environ.get("OPENAI_BASE_URL", "")
         if not model or not url:
             raise ValueError("openai teacher needs a model and a base URL: openai:MODEL@http://host:port/v1")
-        client = ChatClient(url, model, api_key=api_key, cache=cache, max_concurrency=max_concurrency)
+        client = ChatClient(url, model, api_key=api_key, cache=cache, max_concurrency=max_concurrency,
+                            max_tokens=max_tokens)
         return ListwiseAPITeacher(client, window=window, step=step)
     raise ValueError(f"unknown teacher {spec!r}; expected {TEACHER_SPECS}")

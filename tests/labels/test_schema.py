@@ -1,0 +1,46 @@
+"""The label format: round trip, torn last line, append + resume bookkeeping."""
+
+import json
+
+from training.labels.pipeline import select_pool
+from training.labels.schema import (
+    LabeledCandidate, LabeledQuery, LabelWriter, done_qids, read_labels, write_labels,
+)
+
+
+def record(qid: str) -> LabeledQuery:
+    return LabeledQuery(
+        qid=qid, query=f"query {qid}",
+        candidates=[LabeledCandidate("d1", "text one", 1.5, 1, False, 3.0, 1),
+                    LabeledCandidate("d2", "text two", -0.5, None, True, 1.0, 2)],
+        teacher={"name": "dense:sft", "version": "sft-step60", "kind": "pointwise"},
+        pre_ranker={"spec": "bm25", "top_k": 1, "bottom_k": 1, "pool": 2}, source="test",
+    )
+
+
+def test_round_trip_and_documented_keys(tmp_path):
+    path = tmp_path / "labels.jsonl"
+    assert write_labels(path, [record("a"), record("b")]) == 2
+    assert read_labels(path) == [record("a"), record("b")]
+    obj = json.loads(path.read_text().splitlines()[0])
+    assert set(obj) == {"qid", "query", "candidates", "teacher", "pre_ranker", "source"}
+    assert {"docid", "text", "teacher_score", "teacher_rank", "hard_negative"} <= set(obj["candidates"][0])
+    assert obj["candidates"][1]["teacher_rank"] is None and obj["candidates"][1]["hard_negative"] is True
+
+
+def test_torn_last_line_is_skipped_then_cut_before_appending(tmp_path):
+    path = tmp_path / "labels.jsonl"
+    write_labels(path, [record("a")])
+    with path.open("a") as f:
+        f.write('{"qid": "b", "query": "interrupt')   # a writer killed mid-line
+    assert done_qids(path) == {"a"}
+    with LabelWriter(path) as w:
+        w.write(record("c"))
+    assert [q.qid for q in read_labels(path)] == ["a", "c"]
+
+
+def test_select_pool_keeps_top_and_bottom():
+    scores = [0.1, 0.9, 0.5, 0.3, 0.7, 0.2]
+    assert select_pool(scores, 2, 2) == [1, 4, 5, 0]
+    assert select_pool(scores, 2, 0) == [1, 4]
+    assert select_pool(scores[:3], 2, 2) == [1, 2, 0]   # short lists are kept whole

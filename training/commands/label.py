@@ -1,0 +1,103 @@
+"""``rerank label``: RRADistill teacher labels for training queries (resumable JSON Lines).
+
+    rerank label --dataset nfcorpus-train --teacher dense:artifacts/teacher/sft --out artifacts/labels/nf.jsonl
+    rerank label --dataset scifact-train --teacher openai:teacher@http://127.0.0.1:8100/v1 \\
+        --score-teacher dense:artifacts/teacher/sft --workers 4
+
+Only training queries: DL19, NovelEval and every test split are refused, by set name and by
+query text.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from training.teacher import TEACHER_SPECS
+
+TRAIN_SETS = ("nfcorpus-train", "scifact-train")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("label", help="label training queries with the LLM teacher (RRADistill pipeline)",
+                       description="Pre-rank candidates, keep top-k + bottom-k, rank them with the teacher, "
+                                   "record scores, ranks and hard negatives.")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--dataset", help=f"comma-separated training sets: {', '.join(TRAIN_SETS)}")
+    src.add_argument("--candidates", help="a hits JSONL of training queries (e.g. synthetic queries)")
+    p.add_argument("--out", required=True, help="labels JSONL (appended; queries already there are skipped)")
+    p.add_argument("--teacher", default="dense:artifacts/teacher/sft", help=f"ranking teacher: {TEACHER_SPECS}")
+    p.add_argument("--score-teacher", help="point-wise teacher for teacher_score when --teacher is list-wise "
+                                           "(default: none, scores are null)")
+    p.add_argument("--pre-ranker", default="bm25", help="scorer SPEC: bm25 | bi-encoder | student:DIR | onnx:PATH")
+    p.add_argument("--top-k", type=int, default=10)
+    p.add_argument("--bottom-k", type=int, default=10)
+    p.add_argument("--pool", type=int, default=50, help="candidates the pre-ranker sees (first N)")
+    p.add_argument("--limit-queries", type=int, help="first N queries of each set")
+    p.add_argument("--workers", type=int, default=1, help="parallel queries (API teachers)")
+    p.add_argument("--window", type=int, default=20, help="list-wise window")
+    p.add_argument("--step", type=int, default=10, help="list-wise window step")
+    p.add_argument("--concurrency", type=int, default=4, help="max in-flight API requests")
+    p.add_argument("--max-tokens", type=int, default=256, help="answer length limit for API teachers")
+    p.add_argument("--cache", help="API response cache (SQLite; default: artifacts/cache/teacher_api.sqlite)")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=run)
+
+
+def _queries(args):
+    from training.data import read_hits
+    from training.data.datasets import ensure_candidates, eval_sets
+    from training.data.leakage import assert_not_evaluation
+
+    batches = []
+    if args.dataset:
+        sets = eval_sets()
+        for name in [s for s in args.dataset.split(",") if s]:
+            if name not in TRAIN_SETS:
+                raise ValueError(f"{name!r} is not a training set; labeling is for {', '.join(TRAIN_SETS)}")
+            batches.append((name, read_hits(ensure_candidates(sets[name]).candidates, args.limit_queries)))
+    else:
+        batches.append((args.candidates, read_hits(args.candidates, args.limit_queries)))
+    for name, qs in batches:
+        assert_not_evaluation((q.query for q in qs), "labeling")
+    return batches
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from training import paths
+    from training.evaluate.scorers import make_scorer
+    from training.labels.pipeline import LabelConfig, Summary, run_labeling
+    from training.labels.schema import done_qids
+    from training.teacher import make_teacher
+
+    batches = _queries(args)
+    out = Path(args.out)
+    done = done_qids(out)
+    cache = args.cache or str(paths.cache_dir() / "teacher_api.sqlite")
+    ranker = make_teacher(args.teacher, batch_size=args.batch_size, cache=cache,
+                          max_concurrency=args.concurrency, window=args.window, step=args.step,
+                          max_tokens=args.max_tokens)
+    scorer = None
+    if args.score_teacher:
+        scorer = ranker if args.score_teacher == args.teacher else make_teacher(args.score_teacher, args.batch_size)
+    elif ranker.info.kind == "listwise":
+        print("note: list-wise teacher without --score-teacher: teacher_score will be null")
+    pre_ranker = make_scorer(args.pre_ranker, batch_size=args.batch_size)
+    total = Summary()
+    for name, queries in batches:
+        cfg = LabelConfig(top_k=args.top_k, bottom_k=args.bottom_k, pool=args.pool, workers=args.workers,
+                          pre_ranker_spec=args.pre_ranker, source=name)
+        s = run_labeling(queries, out, pre_ranker, ranker, scorer, cfg, done=done, progress=not args.quiet)
+        for k in ("queries", "skipped", "failed", "docs", "hard_negatives", "seconds"):
+            setattr(total, k, getattr(total, k) + getattr(s, k))
+        total.errors += s.errors
+        total.teacher_calls = s.teacher_calls  # cumulative counters of the same teacher objects
+    print(total)
+    for err in total.errors[:5]:
+        print(f"  failed: {err}")
+    summary_path = out.with_name(out.name + ".summary.json")
+    summary_path.write_text(json.dumps(total.as_dict(), indent=2) + "\n", encoding="utf-8")
+    return 1 if total.failed else 0
