@@ -15,6 +15,7 @@ COMMAND_MODULES = [
     "training.commands.suite",
     "training.commands.teacher",
     "training.commands.label",
+    "service.cli",
     "service.triton_cli",
 ]
 

@@ -1,0 +1,1 @@
+"""HTTP layer: request/response models (``protocol``) and routes (``router``)."""
