@@ -15,6 +15,7 @@ COMMAND_MODULES = [
     "training.commands.suite",
     "training.commands.teacher",
     "training.commands.label",
+    "training.commands.train",
     "service.cli",
     "service.triton_cli",
 ]

@@ -28,6 +28,8 @@ SCORERS: dict[str, str] = {
     "bi-encoder": "training.evaluate.scorers.bi_encoder:make",
     "llm-pointwise": "training.evaluate.scorers.llm_pointwise:make",
     "teacher": "training.evaluate.scorers.teacher:make",
+    "student": "training.evaluate.scorers.student:make",
+    "student-tcl": "training.evaluate.scorers.student:make_tcl",
 }
 
 
