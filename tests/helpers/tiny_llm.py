@@ -57,3 +57,36 @@ def serve_app(app, startup_timeout_s: float = 60.0) -> Iterator[str]:
         server.should_exit = True
         thread.join(timeout=15)
         sock.close()
+
+
+def wrap_app(app, fail_first: int = 0, delay_s: float = 0.0):
+    """``app`` behind an ASGI wrapper that answers 503 (Retry-After: 0) to the first ``fail_first``
+    chat requests, optionally delays each one, and counts requests seen and in flight: what a
+    rate-limited or slow provider does. Returns (wrapped app, state dict)."""
+    import asyncio
+
+    state = {"seen": 0, "inflight": 0, "max_inflight": 0}
+    lock = threading.Lock()
+
+    async def wrapper(scope, receive, send):
+        if scope["type"] != "http" or scope["path"] != "/v1/chat/completions":
+            return await app(scope, receive, send)
+        with lock:
+            state["seen"] += 1
+            n = state["seen"]
+            state["inflight"] += 1
+            state["max_inflight"] = max(state["max_inflight"], state["inflight"])
+        try:
+            if n <= fail_first:
+                await send({"type": "http.response.start", "status": 503,
+                            "headers": [(b"retry-after", b"0"), (b"content-type", b"text/plain")]})
+                await send({"type": "http.response.body", "body": b"overloaded"})
+                return
+            if delay_s:
+                await asyncio.sleep(delay_s)
+            await app(scope, receive, send)
+        finally:
+            with lock:
+                state["inflight"] -= 1
+
+    return wrapper, state

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.tiny_llm import build_tiny_llm, serve_app
+from tests.helpers.tiny_llm import build_tiny_llm, serve_app, wrap_app
 from training.data import read_hits
 from training.evaluate.scorers import make_scorer
 from training.labels.pipeline import LabelConfig, run_labeling
@@ -109,11 +109,9 @@ def _label_cmd(out, cache, url, teacher_dir, *extra):
 
 
 def test_label_command_resumes_after_being_killed(teacher_dir, tmp_path):
-    from tests.teacher.test_api_client import _wrapped
-
     out, cache = tmp_path / "labels.jsonl", tmp_path / "cache.sqlite"
     # a slow provider (0.3 s a request) so the run can be killed between queries
-    app, state = _wrapped(DenseTeacher(teacher_dir), delay_s=0.3)
+    app, state = wrap_app(create_app(DenseTeacher(teacher_dir), model_name="tiny"), delay_s=0.3)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     with serve_app(app) as url:
         proc = subprocess.Popen(_label_cmd(out, cache, url, teacher_dir), cwd=ROOT, env=env,

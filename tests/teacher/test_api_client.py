@@ -6,7 +6,7 @@ import threading
 import httpx
 import pytest
 
-from tests.helpers.tiny_llm import build_tiny_llm, serve_app
+from tests.helpers.tiny_llm import build_tiny_llm, serve_app, wrap_app
 from training.teacher.api import ListwiseAPITeacher
 from training.teacher.dense import DenseTeacher
 from training.teacher.openai_client import APIError, ChatClient
@@ -68,48 +68,15 @@ def test_chat_generation_score_and_models_routes(teacher, server):
     assert httpx.post(server + "/v1/chat/completions", json={"messages": []}).status_code == 422
 
 
-def _wrapped(teacher, fail_first: int = 0, delay_s: float = 0.0):
-    """The real app behind an ASGI wrapper that answers 503 to the first requests and counts the
-    requests in flight (what a rate-limited or overloaded provider does)."""
-    app = create_app(teacher, model_name="tiny-teacher")
-    state = {"seen": 0, "inflight": 0, "max_inflight": 0}
-    lock = threading.Lock()
-
-    async def wrapper(scope, receive, send):
-        if scope["type"] != "http" or scope["path"] != "/v1/chat/completions":
-            return await app(scope, receive, send)
-        with lock:
-            state["seen"] += 1
-            n = state["seen"]
-            state["inflight"] += 1
-            state["max_inflight"] = max(state["max_inflight"], state["inflight"])
-        try:
-            if n <= fail_first:
-                await send({"type": "http.response.start", "status": 503,
-                            "headers": [(b"retry-after", b"0"), (b"content-type", b"text/plain")]})
-                await send({"type": "http.response.body", "body": b"overloaded"})
-                return
-            if delay_s:
-                import asyncio
-
-                await asyncio.sleep(delay_s)
-            await app(scope, receive, send)
-        finally:
-            with lock:
-                state["inflight"] -= 1
-
-    return wrapper, state
-
-
 def test_retries_with_backoff_then_success(teacher):
-    app, state = _wrapped(teacher, fail_first=2)
+    app, state = wrap_app(create_app(teacher, model_name="tiny-teacher"), fail_first=2)
     with serve_app(app) as url:
         client = ChatClient(url, "tiny-teacher", backoff_s=0.01, max_retries=3)
         answer = ListwiseAPITeacher(client).rank(QUERY, DOCS[:4])
         assert sorted(answer.order) == [0, 1, 2, 3]
         assert (client.counters.requests, client.counters.retries, client.counters.failures) == (3, 2, 0)
     # gives up after max_retries and says why
-    app, state = _wrapped(teacher, fail_first=10)
+    app, state = wrap_app(create_app(teacher, model_name="tiny-teacher"), fail_first=10)
     with serve_app(app) as url:
         client = ChatClient(url, "tiny-teacher", backoff_s=0.01, max_retries=1)
         with pytest.raises(APIError, match="gave up after 2 attempts: HTTP 503"):
@@ -125,7 +92,7 @@ def test_client_errors_are_not_retried(server):
 
 
 def test_concurrency_limit_is_respected(teacher):
-    app, state = _wrapped(teacher, delay_s=0.2)
+    app, state = wrap_app(create_app(teacher, model_name="tiny-teacher"), delay_s=0.2)
     with serve_app(app) as url:
         client = ChatClient(url, "tiny-teacher", max_concurrency=2)
         threads = [threading.Thread(target=client.chat, args=([{"role": "user", "content": f"[1] doc {i}"}, {

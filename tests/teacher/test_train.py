@@ -104,3 +104,16 @@ def test_rra_gpt_terms_and_ablation(tiny, tmp_path, gen_target):
     train(cfg(tiny, tmp_path / "rank", stage="rra-gpt", steps=1, gen_target=gen_target, w_gen=0.0, w_clf=0.0))
     rec = json.loads((tmp_path / "rank.log.jsonl").read_text().splitlines()[0])
     assert "gen" not in rec and "clf" not in rec and rec["loss"] == pytest.approx(rec["rank"], rel=1e-4)
+
+
+def test_teacher_scorer_spec(tiny, tmp_path):
+    from training.data.hits import Candidate
+    from training.evaluate.scorers import make_scorer
+
+    out = train(cfg(tiny, tmp_path / "sft", steps=1))
+    scorer = make_scorer(f"teacher:{out}")
+    cands = [Candidate("a", "Fleas feed on blood.", 1, 0.0), Candidate("b", "A flea market.", 2, 0.0)]
+    assert scorer.score("what do fleas eat", cands) == pytest.approx(
+        DenseTeacher(out).score("what do fleas eat", [c.text for c in cands]), abs=1e-6)
+    with pytest.raises(ValueError, match="teacher folder"):
+        make_scorer("teacher")
