@@ -139,6 +139,27 @@ def parse_config(text: str):
     return text_format.Parse(text, model_config_pb2.ModelConfig())
 
 
+def config_from_pbtxt(text: str, name: str | None = None) -> TritonModelConfig:
+    """The ``TritonModelConfig`` a (production) ``config.pbtxt`` describes, defaults elsewhere."""
+    parsed = parse_config(text)
+    defaults = TritonModelConfig()
+    batching = parsed.dynamic_batching
+    policy = parsed.version_policy.WhichOneof("policy_choice")
+    accelerators = parsed.optimization.execution_accelerators.gpu_execution_accelerator
+    trt = dict(accelerators[0].parameters) if accelerators else {}
+    return TritonModelConfig(
+        name=name or parsed.name or defaults.name,
+        max_batch_size=parsed.max_batch_size or defaults.max_batch_size,
+        preferred_batch_sizes=tuple(batching.preferred_batch_size) or defaults.preferred_batch_sizes,
+        max_queue_delay_us=batching.max_queue_delay_microseconds or defaults.max_queue_delay_us,
+        latest_versions=parsed.version_policy.latest.num_versions if policy == "latest" else None,
+        instance_count=parsed.instance_group[0].count if parsed.instance_group else defaults.instance_count,
+        tensorrt_fp16=trt.get("precision_mode", "FP16") == "FP16",
+        tensorrt_workspace_bytes=int(trt.get("max_workspace_size_bytes", defaults.tensorrt_workspace_bytes)),
+        tensorrt_cache_path=trt.get("trt_engine_cache_path", defaults.tensorrt_cache_path),
+    )
+
+
 def version_dir(repository: Path, model: str, version: int | str) -> Path:
     return Path(repository) / model / str(version)
 
@@ -201,12 +222,15 @@ def build_cpu_repository(
     target: Path,
     models: list[str] | None = None,
     config: TritonModelConfig | None = None,
+    overrides: dict | None = None,
 ) -> list[str]:
     """Derive a CPU (python backend) repository in ``target`` from the repository ``source``.
 
     Each served version gets its ``model.onnx``/``tokenizer.json``/``rerank.json`` plus a copy of
     ``service/triton_cpu/model.py``; each model a CPU ``config.pbtxt`` with the same name, tensors
-    and batching as production. ``target`` is replaced. Returns the model names written.
+    and batching as production: from ``config`` if given, else from the model's own production
+    ``config.pbtxt``, else the defaults; then ``overrides`` (``TritonModelConfig`` fields, e.g.
+    ``cpu_threads``) on top. ``target`` is replaced. Returns the model names written.
     """
     source, target = Path(source), Path(target)
     names = models if models is not None else model_names(source)
@@ -226,8 +250,16 @@ def build_cpu_repository(
                 if (src_dir / file).is_file():
                     _link_or_copy(src_dir / file, dst_dir / file)
             shutil.copy2(CPU_MODEL_SOURCE, dst_dir / "model.py")
-        model_config = config if config is not None else TritonModelConfig()
-        (target / name / CONFIG_FILE).write_text(render_cpu_config(_renamed(model_config, name)))
+        if config is not None:
+            model_config = _renamed(config, name)
+        elif (source / name / CONFIG_FILE).is_file():
+            # Batching and version policy follow the production config, edits included.
+            model_config = config_from_pbtxt((source / name / CONFIG_FILE).read_text(), name)
+        else:
+            model_config = TritonModelConfig(name=name)
+        if overrides:
+            model_config = replace(model_config, **overrides)
+        (target / name / CONFIG_FILE).write_text(render_cpu_config(model_config))
     return list(names)
 
 

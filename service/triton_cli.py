@@ -20,23 +20,27 @@ def _default_repository() -> Path:
 
 
 def _add_config_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--max-batch-size", type=int, default=64)
-    p.add_argument("--preferred-batch-sizes", default="8,16,32,64", help="comma-separated")
-    p.add_argument("--max-queue-delay-us", type=int, default=2000)
-    p.add_argument("--latest-versions", type=int, default=None,
+    # None = keep what the model's production config.pbtxt says (or the defaults).
+    p.add_argument("--max-batch-size", type=int)
+    p.add_argument("--preferred-batch-sizes", help="comma-separated, e.g. 8,16,32,64")
+    p.add_argument("--max-queue-delay-us", type=int)
+    p.add_argument("--latest-versions", type=int,
                    help="serve only the newest N versions (default: every version, for A/B)")
-    p.add_argument("--instances", type=int, default=1, help="model instances (instance_group count)")
+    p.add_argument("--instances", type=int, help="model instances (instance_group count)")
 
 
-def _model_config(args, name: str):
-    from service.model_repository import TritonModelConfig
-
-    return TritonModelConfig(
-        name=name, max_batch_size=args.max_batch_size,
-        preferred_batch_sizes=tuple(int(x) for x in args.preferred_batch_sizes.split(",") if x.strip()),
-        max_queue_delay_us=args.max_queue_delay_us, latest_versions=args.latest_versions,
-        instance_count=args.instances, cpu_threads=getattr(args, "cpu_threads", 1),
-    )
+def _overrides(args) -> dict:
+    """The TritonModelConfig fields given on the command line."""
+    given = {
+        "max_batch_size": args.max_batch_size,
+        "preferred_batch_sizes": tuple(int(x) for x in args.preferred_batch_sizes.split(",") if x.strip())
+        if args.preferred_batch_sizes else None,
+        "max_queue_delay_us": args.max_queue_delay_us,
+        "latest_versions": args.latest_versions,
+        "instance_count": args.instances,
+        "cpu_threads": getattr(args, "cpu_threads", None),
+    }
+    return {k: v for k, v in given.items() if v is not None}
 
 
 def register(subparsers) -> None:
@@ -51,7 +55,7 @@ def register(subparsers) -> None:
     serve.add_argument("--grpc-port", type=int, default=8001)
     serve.add_argument("--metrics-port", type=int, default=8002)
     serve.add_argument("--work-dir", type=Path, default=None, help="where the CPU repository is generated (default: a temp dir)")
-    serve.add_argument("--cpu-threads", type=int, default=1, help="ONNX Runtime threads per model instance")
+    serve.add_argument("--cpu-threads", type=int, help="ONNX Runtime threads per model instance (default 1)")
     serve.add_argument("--startup-timeout", type=float, default=120.0)
     serve.add_argument("--log-verbose", type=int, default=0)
     _add_config_args(serve)
@@ -61,7 +65,7 @@ def register(subparsers) -> None:
     cpu.add_argument("--model-repository", type=Path, default=_default_repository())
     cpu.add_argument("--out", type=Path, required=True)
     cpu.add_argument("--model", action="append", dest="models")
-    cpu.add_argument("--cpu-threads", type=int, default=1)
+    cpu.add_argument("--cpu-threads", type=int, help="ONNX Runtime threads per model instance (default 1)")
     _add_config_args(cpu)
     cpu.set_defaults(func=_cpu_repo)
 
@@ -83,8 +87,7 @@ def _serve(args) -> int:
     server = TritonServer(
         args.model_repository, models=names, host=args.host, http_port=args.http_port,
         grpc_port=args.grpc_port, metrics_port=args.metrics_port, work_dir=args.work_dir,
-        startup_timeout_s=args.startup_timeout, log_verbose=args.log_verbose,
-        config=_model_config(args, (names or ["rerank-student"])[0]),
+        startup_timeout_s=args.startup_timeout, log_verbose=args.log_verbose, overrides=_overrides(args),
     )
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -105,17 +108,14 @@ def _serve(args) -> int:
 def _cpu_repo(args) -> int:
     from service.model_repository import build_cpu_repository
 
-    names = build_cpu_repository(args.model_repository, args.out, args.models,
-                                 _model_config(args, (args.models or ["rerank-student"])[0]))
+    names = build_cpu_repository(args.model_repository, args.out, args.models, overrides=_overrides(args))
     print(json.dumps({"cpu_repository": str(args.out), "models": names}))
     return 0
 
 
 def _write_config(args) -> int:
-    from dataclasses import replace
+    from service.model_repository import TritonModelConfig, write_production_config
 
-    from service.model_repository import write_production_config
-
-    config = replace(_model_config(args, args.model), tensorrt_fp16=not args.fp32)
+    config = TritonModelConfig(name=args.model, tensorrt_fp16=not args.fp32, **_overrides(args))
     print(write_production_config(args.model_repository, config))
     return 0

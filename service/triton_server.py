@@ -91,6 +91,9 @@ def prepare_backend_directory(target: Path) -> Path:
 class TritonServer:
     """A ``tritonserver`` process serving the CPU twin of a model repository.
 
+    The twin's batching follows ``config`` if given, else each model's production ``config.pbtxt``;
+    ``overrides`` (``TritonModelConfig`` fields such as ``cpu_threads``) apply on top.
+
     ``with TritonServer(repo, http_port=0) as server: server.grpc_url`` starts it, waits until the
     server and every model are ready, and stops it (SIGTERM, then SIGKILL) on exit. Port 0 picks a
     free port.
@@ -107,6 +110,7 @@ class TritonServer:
         metrics_port: int = 8002,
         work_dir: Path | None = None,
         config: TritonModelConfig | None = None,
+        overrides: dict | None = None,
         startup_timeout_s: float = 120.0,
         stop_timeout_s: float = 30.0,
         log_verbose: int = 0,
@@ -123,6 +127,7 @@ class TritonServer:
         self._own_work_dir = work_dir is None
         self.work_dir = Path(work_dir) if work_dir is not None else None
         self.config = config
+        self.overrides = dict(overrides or {})
         self.startup_timeout_s = startup_timeout_s
         self.stop_timeout_s = stop_timeout_s
         self.log_verbose = log_verbose
@@ -184,7 +189,7 @@ class TritonServer:
         if self.work_dir is None:
             self.work_dir = Path(tempfile.mkdtemp(prefix="rerank-triton-"))
         self.work_dir.mkdir(parents=True, exist_ok=True)
-        build_cpu_repository(self.model_repository, self.repository_path, self.models, self.config)
+        build_cpu_repository(self.model_repository, self.repository_path, self.models, self.config, self.overrides)
         prepare_backend_directory(self.work_dir / "backends")
         self._log_file = open(self.log_path, "ab")
         # Own session: stopping can then also reach the python-backend stubs it spawned.

@@ -23,8 +23,8 @@ def _load(name: str, path: Path):
 
 
 @pytest.fixture(scope="module")
-def locustfile():
-    return _load("rerank_locustfile", ROOT / "loadtest" / "locustfile.py")
+def workload():
+    return _load("rerank_loadtest_workload", ROOT / "loadtest" / "workload.py")
 
 
 @pytest.fixture(scope="module")
@@ -34,10 +34,10 @@ def runner():
 
 @pytest.mark.parametrize("source", ["dl19", "msmarco-dev"])
 @pytest.mark.parametrize("docs", [5, 150])
-def test_requests_use_real_queries_and_passages(locustfile, source, docs):
-    pool, passages = locustfile.load_pool(str(DATA), source)
+def test_requests_use_real_queries_and_passages(workload, source, docs):
+    pool, passages = workload.load_pool(str(DATA), source)
     assert len(pool) == (43 if source == "dl19" else 6980)
-    body = locustfile.build_request(random.Random(0), pool, passages, docs, top_n=3)
+    body = workload.build_request(random.Random(0), pool, passages, docs, top_n=3)
     assert body["query"].strip() and body["top_n"] == 3
     assert len(body["documents"]) == docs and all(isinstance(d, str) and d for d in body["documents"])
     if source == "dl19":

@@ -131,3 +131,39 @@ def test_write_production_config(tmp_path):
     path = mr.write_production_config(tmp_path, TritonModelConfig(name="student-b"))
     assert path == tmp_path / "student-b" / "config.pbtxt"
     assert parse_config(path.read_text()).name == "student-b"
+
+
+def test_config_round_trips_through_pbtxt():
+    config = TritonModelConfig(name="s", max_batch_size=16, preferred_batch_sizes=(4, 16), max_queue_delay_us=500,
+                               latest_versions=3, instance_count=2, tensorrt_fp16=False,
+                               tensorrt_workspace_bytes=1 << 28, tensorrt_cache_path="/cache/trt")
+    assert mr.config_from_pbtxt(render_gpu_config(config)) == config
+
+
+def test_cpu_twin_follows_the_production_config_then_overrides(tmp_path):
+    source = tmp_path / "repo"
+    _version(source, "rerank-student", "1")
+    mr.write_production_config(source, TritonModelConfig(max_batch_size=16, preferred_batch_sizes=(4, 16),
+                                                         latest_versions=1))
+    mr.build_cpu_repository(source, tmp_path / "cpu", overrides={"cpu_threads": 2})
+    cpu = parse_config((tmp_path / "cpu" / "rerank-student" / "config.pbtxt").read_text())
+    assert cpu.backend == "python" and cpu.max_batch_size == 16
+    assert list(cpu.dynamic_batching.preferred_batch_size) == [4, 16]
+    assert cpu.version_policy.latest.num_versions == 1
+    assert cpu.parameters["intra_op_thread_count"].string_value == "2"
+
+
+def test_cli_write_config_and_cpu_repo(tmp_path, capsys):
+    from training.cli import main
+
+    _version(tmp_path, "rerank-student", "1")
+    assert main(["triton", "write-config", "--model-repository", str(tmp_path), "--latest-versions", "2"]) == 0
+    production = parse_config((tmp_path / "rerank-student" / "config.pbtxt").read_text())
+    assert production.backend == "onnxruntime" and production.version_policy.latest.num_versions == 2
+    out = tmp_path / "cpu"
+    assert main(["triton", "cpu-repo", "--model-repository", str(tmp_path), "--out", str(out),
+                 "--max-queue-delay-us", "100"]) == 0
+    cpu = parse_config((out / "rerank-student" / "config.pbtxt").read_text())
+    assert cpu.version_policy.latest.num_versions == 2  # from the production config
+    assert cpu.dynamic_batching.max_queue_delay_microseconds == 100  # from the flag
+    assert (out / "rerank-student" / "1" / "model.py").is_file()
