@@ -16,6 +16,7 @@ COMMAND_MODULES = [
     "training.commands.teacher",
     "training.commands.label",
     "training.commands.train",
+    "training.commands.export",
     "service.cli",
     "service.triton_cli",
 ]

@@ -30,6 +30,7 @@ SCORERS: dict[str, str] = {
     "teacher": "training.evaluate.scorers.teacher:make",
     "student": "training.evaluate.scorers.student:make",
     "student-tcl": "training.evaluate.scorers.student:make_tcl",
+    "onnx": "training.evaluate.scorers.onnx_runtime:make",
 }
 
 

@@ -1,0 +1,99 @@
+"""MODEL_CARD.md for an exported student version, from the export report and the checkpoint's
+training metadata (``student.json``, the run's ``train_args.json`` and ``metrics.json``)."""
+
+from __future__ import annotations
+
+import shlex
+
+
+def training_command(args: dict | None) -> str:
+    if not args:
+        return "(unknown: the checkpoint has no train_args.json beside it)"
+    parts = ["rerank", "train"]
+    for label in args.get("labels", []):
+        parts += ["--labels", str(label)]
+    parts += ["--out", str(args.get("out")), "--loss", str(args.get("loss")),
+              "--tcl" if args.get("tcl") else "--no-tcl"]
+    for key in ("epochs", "batch_size", "group_size", "lr", "max_length", "seed"):
+        if key in args:
+            parts += [f"--{key.replace('_', '-')}", str(args[key])]
+    if args.get("bert_config"):
+        parts += ["--bert-config", str(args["bert_config"]).replace("'", '"')]
+    return shlex.join(parts)
+
+
+def _fmt(v) -> str:
+    return f"{v:.4f}" if isinstance(v, float) else ("-" if v is None else str(v))
+
+
+def render(report: dict, meta: dict, train_args: dict | None, train_metrics: dict | None) -> str:
+    training = meta.get("training", {})
+    teacher = training.get("teacher") or {}
+    teacher_text = ", ".join(f"{k}: {v}" for k, v in teacher.items()) or "unknown"
+    labels = training.get("labels") or []
+    variants = report.get("variants", {})
+    lines = [
+        f"# Model card: {report['model_name']} version {report['version']} ({meta['model_version']})",
+        "",
+        "## Model",
+        f"- RRA-BERT student: a BERT cross-encoder, `[CLS] query [SEP] document [SEP]`, score = linear head on "
+        f"[CLS] (`BertForSequenceClassification`, one logit). Max length {meta['max_length']} tokens, "
+        "document side truncated (`only_second`).",
+        f"- Base weights: {meta.get('base_model')}.",
+        f"- Served variant: **{report['served']}** (ONNX opset {report.get('opset')}); inputs int64 "
+        "`input_ids`/`attention_mask`/`token_type_ids` [batch, sequence], output `logits` float32 [batch, 1].",
+        "- Trained with Token Selection + Term Control Layer: " + ("yes" if training.get("tcl") else "no")
+        + " (the TCL is a training-only head; it is not in the exported graph).",
+        "",
+        "## Teacher and labels",
+        f"- Teacher: {teacher_text}.",
+        "- Labels: " + (", ".join(f"`{p}`" for p in labels) or "unknown")
+        + " (list-wise LLM ranking of pre-ranked candidates; documents the LLM left out are hard negatives).",
+        f"- Loss: {training.get('loss', 'unknown')}; steps: {training.get('global_step', '-')}.",
+        "",
+        "## Training command",
+        "```",
+        training_command(train_args),
+        "```",
+        "",
+        "## Metrics",
+    ]
+    if train_metrics and train_metrics.get("best"):
+        best = train_metrics["best"]
+        lines.append(f"- Checkpoint selected on `{best['on']}` (nDCG@10 {_fmt(best['value'])}), epoch {best['epoch']}.")
+        record = next((h for h in train_metrics.get("history", []) if h.get("epoch") == best["epoch"]), None)
+        for name, cell in (record or {}).get("eval", {}).items():
+            lines.append(f"- {name} (PyTorch, {cell.get('queries')} queries): nDCG@10 {_fmt(cell.get('ndcg@10'))}, "
+                         f"MRR@10 {_fmt(cell.get('mrr@10'))}, PNR {_fmt(cell.get('pnr'))}.")
+    eval_name = report.get("eval_set", "dl19")
+    lines += ["", f"Export variants on {eval_name} ({report.get('eval_queries')} queries, this machine's CPU):", "",
+              "| variant | nDCG@10 | pairs/s | parity max abs diff vs PyTorch | used |", "|---|---|---|---|---|"]
+    for name, v in variants.items():
+        parity = v.get("parity") or {}
+        diff = parity.get("max_abs_diff")
+        lines.append(f"| {name} | {_fmt(v.get('ndcg@10'))} | {v.get('pairs_per_s', '-')} | "
+                     f"{'-' if diff is None else f'{diff:.1e}'} | {'**served**' if name == report['served'] else v.get('status', '')} |")
+    int8 = report.get("int8_guard") or {}
+    if int8:
+        lines += ["", f"int8 guard: nDCG@10 drop {_fmt(int8.get('drop'))} vs {int8.get('reference')} "
+                  f"(allowed {_fmt(int8.get('max_drop'))}) -> {'accepted' if int8.get('accepted') else 'refused'}."]
+    lines += [
+        "",
+        "## Limits",
+        "- English only (uncased WordPiece vocabulary of MiniLM); documents beyond "
+        f"{meta['max_length']} tokens are cut.",
+        "- Scores are teacher-scale logits, comparable within one query, not calibrated probabilities.",
+        "- The int8 model is quantized for the instruction set named in `rerank.json` (`quantization.arch`); on "
+        "other CPUs use the fp32 variant or re-export.",
+        "- Quality follows the teacher: the student learns the teacher's ranking, including its mistakes.",
+        "",
+        "## Licences",
+        "- Base weights: sentence-transformers/all-MiniLM-L6-v2, Apache-2.0."
+        if "MiniLM" in str(meta.get("base_model")) else f"- Base weights: {meta.get('base_model')}.",
+        "- Teacher: see the teacher's own licence (SmolLM2 is Apache-2.0).",
+        "- Evaluation/label data keep their terms: MS MARCO / TREC DL non-commercial research only; SciFact "
+        "CC BY-NC; NFCorpus for research. A student trained on labels built from such data inherits those limits.",
+        "- This code: Apache-2.0.",
+        "",
+    ]
+    return "\n".join(lines)
