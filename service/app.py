@@ -49,5 +49,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # added last = runs first: the request id and latency cover the body check too
     app.add_middleware(BodyLimitMiddleware, metrics=metrics, variant=settings.variant,
                        max_body_bytes=settings.max_body_bytes, read_timeout_s=settings.body_read_timeout_s)
-    app.add_middleware(RequestContextMiddleware, metrics=metrics, variant=settings.variant)
+    app.add_middleware(RequestContextMiddleware, metrics=metrics, variant=settings.variant,
+                       paths=frozenset(route.path for route in router.routes))
     return app

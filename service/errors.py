@@ -90,7 +90,7 @@ def _validation_message(errors) -> tuple[str, str]:
     for err in errors:
         # drop FastAPI's "body" prefix and the union tags (cohere/tei) from the location
         loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "cohere", "tei")]
-        msg = err.get("msg", "invalid")
+        msg = err.get("msg", "invalid").removeprefix("Value error, ")
         parts.append(f"{'.'.join(loc)}: {msg}" if loc else msg)
     return "validation_error", "; ".join(parts[:10]) + ("" if len(parts) <= 10 else f" (and {len(parts) - 10} more)")
 

@@ -24,8 +24,9 @@ _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
 
 class RequestContextMiddleware:
-    def __init__(self, app, metrics: Metrics, variant: str):
-        self.app, self.metrics, self.variant = app, metrics, variant
+    def __init__(self, app, metrics: Metrics, variant: str, paths: frozenset[str] = frozenset()):
+        # paths: the API's route templates, to label requests answered before routing (413, 408)
+        self.app, self.metrics, self.variant, self.paths = app, metrics, variant, paths
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -35,6 +36,18 @@ class RequestContextMiddleware:
         request_id = incoming if _SANE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
         status = 500
+        recorded = False
+
+        def record() -> None:
+            nonlocal recorded
+            if recorded:
+                return
+            recorded = True
+            route = scope.get("route")
+            # the route template, never the raw path: unknown paths must not mint new series
+            label = getattr(route, "path", None) or (scope["path"] if scope["path"] in self.paths else "unmatched")
+            self.metrics.request_duration.labels(route=label, variant=self.variant, status=str(status)).observe(
+                time.perf_counter() - start)
 
         async def send_with_headers(message):
             nonlocal status
@@ -44,16 +57,14 @@ class RequestContextMiddleware:
                 headers.append((b"x-request-id", request_id.encode()))
                 headers.append((b"x-total-time", _ms(time.perf_counter() - start).encode()))
                 message = {**message, "headers": headers}
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                record()  # before the last byte leaves: a client that reads /metrics next sees it
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_headers)
         finally:
-            route = scope.get("route")
-            # the route template, never the raw path: unknown paths must not mint new series
-            label = getattr(route, "path", None) or "unmatched"
-            self.metrics.request_duration.labels(route=label, variant=self.variant, status=str(status)).observe(
-                time.perf_counter() - start)
+            record()
 
 
 class BodyLimitMiddleware:

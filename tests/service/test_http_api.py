@@ -312,6 +312,17 @@ def test_body_too_large_with_content_length(client, tiny_url):
     assert_error(client.post(tiny_url + "/rerank", json=body), 413, "payload_too_large")
 
 
+def test_rejected_bodies_are_counted_on_their_route(client, tiny_url):
+    before = _samples(client, tiny_url)
+    assert_error(client.post(tiny_url + "/v1/rerank", json={"query": "q", "documents": ["x" * (1 << 20)]}), 413)
+    after = _samples(client, tiny_url)
+    labels = dict(route="/v1/rerank", variant="default", status="413")
+    assert _get(after, "rerank_request_duration_seconds_count", **labels) == _get(
+        before, "rerank_request_duration_seconds_count", **labels) + 1
+    assert _get(after, "rerank_errors_total", type="payload_too_large", variant="default") == _get(
+        before, "rerank_errors_total", type="payload_too_large", variant="default") + 1
+
+
 def test_body_too_large_chunked_upload(client, tiny_url):
     def stream():  # no Content-Length: the server must count while it reads
         yield b'{"query": "q", "documents": ['
