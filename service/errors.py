@@ -27,6 +27,12 @@ class InvalidJSON(ServiceError):
     status_code, type = 400, "invalid_json"
 
 
+class UnknownVariant(ServiceError):
+    """``X-Rerank-Variant`` names an arm that is not configured."""
+
+    status_code, type = 400, "unknown_variant"
+
+
 class RequestTimeout(ServiceError):
     status_code, type = 408, "request_timeout"
 
@@ -71,6 +77,12 @@ class ScoringTimeout(ServiceError):
     status_code, type = 503, "timeout"
 
 
+class TeacherUnavailable(ServiceError):
+    """``POST /teacher/rerank``: the teacher failed after its retries."""
+
+    status_code, type = 503, "teacher_unavailable"
+
+
 _HTTP_TYPES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 408: "request_timeout",
                413: "payload_too_large", 415: "unsupported_media_type", 422: "invalid_request",
                503: "service_unavailable"}
@@ -98,7 +110,9 @@ def _validation_message(errors) -> tuple[str, str]:
 def _count(request: Request, type_: str) -> None:
     metrics = getattr(request.app.state, "metrics", None)
     if metrics is not None:
-        metrics.errors.labels(type=type_, variant=request.app.state.settings.variant).inc()
+        # the arm the request was assigned to (service.variants), else the `variant` setting
+        variant = getattr(request.state, "variant", None) or request.app.state.settings.variant
+        metrics.errors.labels(type=type_, variant=variant).inc()
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -1,7 +1,9 @@
 """Two pure-ASGI middlewares (no per-request task or body copy beyond what they guard):
 
 * ``RequestContextMiddleware``: request id (echoes a sane ``X-Request-Id``, else makes one),
-  ``x-total-time``, and the request latency histogram labelled by route template and status.
+  the A/B arm of a rerank request (``service.variants``; before the body is read, so even a 413
+  or 422 is labelled with its arm), ``x-total-time``, and the request latency histogram labelled
+  by route template, variant and status.
 * ``BodyLimitMiddleware``: reads the body up to ``max_body_bytes`` (refusing early on a larger
   ``Content-Length``) and within ``body_read_timeout_s``, then replays it to the app. So an
   oversized or stalled upload is answered 413/408 without being held in memory.
@@ -24,9 +26,13 @@ _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
 
 class RequestContextMiddleware:
-    def __init__(self, app, metrics: Metrics, variant: str, paths: frozenset[str] = frozenset()):
+    def __init__(self, app, metrics: Metrics, variant: str, paths: frozenset[str] = frozenset(),
+                 assign=None, assign_paths: frozenset[str] = frozenset()):
         # paths: the API's route templates, to label requests answered before routing (413, 408)
+        # assign(headers, request_id) -> Choice for requests to assign_paths (raises ValueError for
+        # an unknown explicit arm: the route answers 400)
         self.app, self.metrics, self.variant, self.paths = app, metrics, variant, paths
+        self.assign, self.assign_paths = assign, assign_paths
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -34,7 +40,15 @@ class RequestContextMiddleware:
         start = time.perf_counter()
         incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
         request_id = incoming if _SANE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = request_id
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        if self.assign is not None and scope["path"] in self.assign_paths:
+            headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+            try:
+                choice = self.assign(headers, request_id)
+                state["variant"], state["variant_source"] = choice.name, choice.source
+            except ValueError as exc:
+                state["variant_error"] = str(exc)
         status = 500
         recorded = False
 
@@ -46,7 +60,8 @@ class RequestContextMiddleware:
             route = scope.get("route")
             # the route template, never the raw path: unknown paths must not mint new series
             label = getattr(route, "path", None) or (scope["path"] if scope["path"] in self.paths else "unmatched")
-            self.metrics.request_duration.labels(route=label, variant=self.variant, status=str(status)).observe(
+            variant = state.get("variant") or self.variant
+            self.metrics.request_duration.labels(route=label, variant=variant, status=str(status)).observe(
                 time.perf_counter() - start)
 
         async def send_with_headers(message):
@@ -78,7 +93,8 @@ class BodyLimitMiddleware:
         try:
             body = await self._read(scope, receive)
         except ServiceError as exc:
-            self.metrics.errors.labels(type=exc.type, variant=self.variant).inc()
+            variant = scope.get("state", {}).get("variant") or self.variant
+            self.metrics.errors.labels(type=exc.type, variant=variant).inc()
             return await _send_error(send, exc)
         if body is None:  # client went away
             return

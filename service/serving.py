@@ -74,7 +74,7 @@ class RerankService:
             self.tokenizer = PairTokenizer(tokenizer, files.max_length, self.settings.max_query_tokens)
             self.files, self.load_error = files, None
             self.metrics.set_backend_info(self.settings.model_name, files.version, files.model_version,
-                                          self.backend.name)
+                                          self.backend.name, self.variant)
             log.info("serving %s version %s (%s), max_length %d", files.name, files.version,
                      files.model_version, files.max_length)
         except (ModelFilesError, ValueError) as exc:
@@ -101,7 +101,7 @@ class RerankService:
                     reason = f"backend {self.backend.name} not ready"
             except Exception as exc:  # includes the timeout
                 reason = f"backend {self.backend.name} not ready: {exc!r}"
-        self.metrics.backend_ready.set(reason is None)
+        self.metrics.backend_ready.labels(variant=self.variant).set(reason is None)
         return reason is None, reason
 
     def info(self) -> dict:
@@ -207,7 +207,9 @@ class RerankService:
             m.stage_duration.labels(stage=stage, variant=v).observe(seconds)
 
     # ---- the two request shapes --------------------------------------------------------------
-    async def rerank(self, req: RerankRequest, request_id: str) -> tuple[RerankResponse, dict[str, float]]:
+    # Each returns (response, stage timings, logits of every document in input order); the logits
+    # are what the shadow teacher path compares with the teacher (top_n does not cut them).
+    async def rerank(self, req: RerankRequest, request_id: str) -> tuple[RerankResponse, dict[str, float], np.ndarray]:
         texts = req.texts()
         strategy = req.long_document_strategy or self.settings.long_document_strategy
         scored = await self.score(req.query, texts, max_tokens_per_doc=req.max_tokens_per_doc,
@@ -231,9 +233,9 @@ class RerankService:
         )
         scored.timings["postprocess"] += time.perf_counter() - t0
         self._observe(scored, len(texts))
-        return response, scored.timings
+        return response, scored.timings, scored.logits
 
-    async def rerank_tei(self, req: TeiRerankRequest) -> tuple[list[TeiRank], dict[str, float]]:
+    async def rerank_tei(self, req: TeiRerankRequest) -> tuple[list[TeiRank], dict[str, float], np.ndarray]:
         strategy = req.long_document_strategy or self.settings.long_document_strategy
         truncate = self.settings.auto_truncate if req.truncate is None else req.truncate
         scored = await self.score(req.query, req.texts, max_tokens_per_doc=None, strategy=strategy,
@@ -245,4 +247,4 @@ class RerankService:
                  for i in order]
         scored.timings["postprocess"] += time.perf_counter() - t0
         self._observe(scored, len(req.texts))
-        return ranks, scored.timings
+        return ranks, scored.timings, scored.logits

@@ -5,13 +5,30 @@
 
 from __future__ import annotations
 
+import json
+import re
+import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+VARIANT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+class VariantConfig(BaseModel):
+    """One A/B arm (docs/ab-and-shadow.md). Unset fields inherit the top-level setting."""
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    share: float = Field(..., ge=0, le=100, description="percent of the traffic; all arms sum to 100")
+    model_name: str | None = None
+    model_version: str | None = None
+    backend: Literal["embedded", "triton"] | None = None
+    model_repository: Path | None = None
+    triton_url: str | None = None
 
 
 class Settings(BaseSettings):
@@ -23,8 +40,41 @@ class Settings(BaseSettings):
     model_name: str = "rerank-student"
     # None = the highest numeric version folder holding a model.onnx.
     model_version: str | None = None
-    # A/B variants arrive later; every latency/error metric already carries this label.
+    # The one arm's name when no A/B variants are configured; also the metric label of requests
+    # that belong to no arm (/health, /metrics, ...).
     variant: str = "default"
+
+    # --- A/B variants (docs/ab-and-shadow.md) -------------------------------------------------
+    # name -> arm; JSON in RERANK_VARIANTS, or a JSON/TOML file. Empty: one arm, `variant`, 100 %.
+    variants: dict[str, VariantConfig] = Field(default_factory=dict)
+    variants_file: Path | None = None
+    # bucket = sha256(salt + ":" + key) mod 10000; changing the salt reshuffles every user.
+    variant_salt: str = "rerank-ab-v1"
+    # First of these headers that is present keys the sticky bucket; else the request id does.
+    variant_headers: list[str] = Field(default_factory=lambda: ["X-User-Id", "X-Session-Id"])
+
+    # --- LLM teacher: shadow relabeling and POST /teacher/rerank (docs/ab-and-shadow.md) ------
+    # openai:MODEL@URL (any OpenAI-compatible chat API, list-wise) | score:URL (`rerank teacher
+    # serve`'s point-wise /v1/score) | dense:PATH | zero-shot[:DIR] (in-process, loads torch).
+    teacher: str | None = None
+    teacher_api_key: SecretStr | None = None  # else $OPENAI_API_KEY
+    teacher_timeout_s: float = Field(120.0, gt=0)
+    teacher_max_retries: int = Field(2, ge=0)  # attempts = 1 + retries, then the record is "failed"
+    teacher_retry_backoff_s: float = Field(1.0, ge=0)  # doubles per retry
+    teacher_window: int = Field(20, ge=2)  # list-wise sliding window
+    teacher_step: int = Field(10, ge=1)
+    teacher_max_tokens: int = Field(256, ge=1)
+    teacher_route: bool = False  # POST /teacher/rerank; 404 when off
+    # Fraction of live rerank requests copied to the teacher (X-Rerank-Shadow: 1 forces one).
+    shadow_rate: float = Field(0.0, ge=0.0, le=1.0)
+    shadow_allow_header: bool = True
+    shadow_queue_size: int = Field(1000, ge=1)
+    shadow_workers: int = Field(2, ge=1)
+    shadow_max_documents: int = Field(100, ge=1)  # larger requests are not shadowed (counted)
+    shadow_store_path: Path = PROJECT_ROOT / "artifacts" / "relabel" / "shadow.sqlite"
+    shadow_store_text: bool = True  # false: only sha256 of the query and documents are stored
+    # On shutdown, finish queued shadow work for up to this long.
+    shadow_drain_timeout_s: float = Field(5.0, ge=0)
 
     host: str = "127.0.0.1"
     port: int = 8080
@@ -74,3 +124,45 @@ class Settings(BaseSettings):
         if self.max_concurrent_batches is None:
             self.max_concurrent_batches = 1 if self.backend == "embedded" else 8
         return self
+
+    @model_validator(mode="after")
+    def _check_variants(self) -> "Settings":
+        if self.variants_file is not None:
+            if self.variants:
+                raise ValueError("set either variants or variants_file, not both")
+            self.variants = _read_variants_file(self.variants_file)
+        for name in [self.variant, *self.variants]:
+            if not VARIANT_NAME.match(name):
+                raise ValueError(f"variant name {name!r} must match {VARIANT_NAME.pattern}")
+        if self.variants:
+            total = sum(v.share for v in self.variants.values())
+            if abs(total - 100.0) > 1e-6:
+                shares = ", ".join(f"{n}={v.share:g}" for n, v in self.variants.items())
+                raise ValueError(f"variant shares must sum to 100, got {total:g} ({shares})")
+            for name, v in self.variants.items():
+                if abs(v.share * 100 - round(v.share * 100)) > 1e-6:
+                    raise ValueError(f"variant {name!r}: share {v.share:g} is not a multiple of 0.01")
+        if not self.variant_headers or any(not h.strip() for h in self.variant_headers):
+            raise ValueError("variant_headers must name at least one header, none blank")
+        if (self.shadow_rate > 0 or self.teacher_route) and not self.teacher:
+            raise ValueError("shadow_rate > 0 and teacher_route need a teacher (RERANK_TEACHER)")
+        if self.teacher and self.teacher.partition(":")[0] not in ("openai", "score", "dense", "zero-shot"):
+            raise ValueError(f"unknown teacher {self.teacher!r}; expected openai:MODEL@URL | score:URL | "
+                             "dense:PATH | zero-shot[:DIR]")
+        return self
+
+
+def _read_variants_file(path: Path) -> dict[str, VariantConfig]:
+    """The variants mapping from a JSON or TOML file (``{"NAME": {"share": ..., ...}, ...}``; in
+    TOML one ``[NAME]`` table per arm). A top-level ``variants`` key holding it is accepted too."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"variants_file {path}: {exc}") from None
+    if isinstance(data, dict) and isinstance(data.get("variants"), dict):
+        data = data["variants"]
+    if not isinstance(data, dict):
+        raise ValueError(f"variants_file {path}: expected a mapping of variant name -> settings")
+    return {str(k): VariantConfig.model_validate(v) for k, v in data.items()}

@@ -409,7 +409,7 @@ def test_metrics_move(client, tiny_url):
     assert moved("rerank_errors_total", type="validation_error", variant="default") == 1
     assert _get(after, "rerank_requests_in_flight", variant="default") == 0
     assert _get(after, "rerank_backend_info", model=MODEL_NAME, version="1", model_version="tiny-test",
-                backend="embedded") == 1
+                backend="embedded", variant="default") == 1
 
 
 # ---- readiness while the backend is down -------------------------------------------------------
