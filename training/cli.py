@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "training.commands.export",
     "service.cli",
     "service.triton_cli",
+    "training.commands.relabel",
 ]
 
 
