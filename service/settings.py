@@ -69,6 +69,8 @@ class Settings(BaseSettings):
     shadow_rate: float = Field(0.0, ge=0.0, le=1.0)
     shadow_allow_header: bool = True
     shadow_queue_size: int = Field(1000, ge=1)
+    # Text characters (query + documents) held by queued copies at most; past it: dropped (queue_full).
+    shadow_queue_max_chars: int = Field(64 * 1024 * 1024, ge=1)
     shadow_workers: int = Field(2, ge=1)
     shadow_max_documents: int = Field(100, ge=1)  # larger requests are not shadowed (counted)
     shadow_store_path: Path = PROJECT_ROOT / "artifacts" / "relabel" / "shadow.sqlite"

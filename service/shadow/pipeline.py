@@ -45,6 +45,10 @@ class ShadowJob:
     documents: list[str]
     student_scores: list[float]
 
+    @property
+    def chars(self) -> int:
+        return len(self.query) + sum(len(d) for d in self.documents)
+
 
 class TeacherFailed(RuntimeError):
     def __init__(self, message: str, attempts: int):
@@ -61,6 +65,7 @@ class ShadowPipeline:
         self.queue: asyncio.Queue[ShadowJob] | None = None
         self._workers: list[asyncio.Task] = []
         self._closing = False
+        self._queued_chars = 0  # text held by queued copies (bounded by shadow_queue_max_chars)
         self._threshold = round(settings.shadow_rate * BUCKETS)
         self._salt = "shadow:" + settings.variant_salt
 
@@ -101,9 +106,12 @@ class ShadowPipeline:
             reason = "closed"
         elif len(job.documents) > self.settings.shadow_max_documents:
             reason = "too_many_documents"
+        elif self._queued_chars + job.chars > self.settings.shadow_queue_max_chars:
+            reason = "queue_full"
         else:
             try:
                 self.queue.put_nowait(job)
+                self._queued_chars += job.chars
             except asyncio.QueueFull:
                 reason = "queue_full"
         if reason is not None:
@@ -142,6 +150,7 @@ class ShadowPipeline:
         assert self.queue is not None
         while True:
             job = await self.queue.get()
+            self._queued_chars -= job.chars
             self.metrics.shadow_queue_depth.set(self.queue.qsize())
             try:
                 await self._process(job)

@@ -206,6 +206,32 @@ def test_a_slow_teacher_never_holds_the_live_path(overlap_model_repository, teac
     assert sorted(r.query for r in rows(store)) == [f"{QUERY} 0", f"{QUERY} 1"]
 
 
+def test_queued_text_is_bounded_in_characters(overlap_model_repository, tmp_path):
+    gate = Controlled(teacher_server_app(), gated=True)
+    with serve_app(gate) as teacher:
+        settings = shadow_settings(overlap_model_repository, tmp_path / "s.sqlite", f"score:{teacher}",
+                                   shadow_rate=1.0, shadow_workers=1, shadow_queue_size=100,
+                                   shadow_queue_max_chars=300, shadow_max_documents=3)
+        with start_server(settings) as url, httpx.Client(timeout=60) as client:
+            def offered():
+                return (metric(url, "rerank_shadow_enqueued_total", variant="default")
+                        + sum(metric(url, "rerank_shadow_dropped_total", variant="default", reason=r)
+                              for r in ("queue_full", "too_many_documents")))
+
+            small = {"query": "q", "documents": ["a short one", "another"]}
+            for i, body in enumerate([small, small, {"query": "q", "documents": ["x" * 400]}, small,
+                                      {"query": "q", "documents": ["a", "b", "c", "d"]}]):
+                assert client.post(url + "/rerank", json=body).status_code == 200
+                wait_for(lambda: offered() == i + 1, f"copy {i} offered")
+                if i == 0:
+                    gate.wait_seen(1)  # taken by the worker: no longer counts against the queue
+            assert metric(url, "rerank_shadow_enqueued_total", variant="default") == 3
+            assert metric(url, "rerank_shadow_dropped_total", variant="default", reason="queue_full") == 1
+            assert metric(url, "rerank_shadow_dropped_total", variant="default", reason="too_many_documents") == 1
+            gate.open()
+            wait_for(lambda: metric(url, "rerank_shadow_completed_total", variant="default") == 3, "3 completed")
+
+
 def test_teacher_errors_are_retried_then_recorded_as_failed(overlap_model_repository, tmp_path):
     store = tmp_path / "shadow.sqlite"
     flaky = Controlled(teacher_server_app(), fail_first=4)
