@@ -338,12 +338,12 @@ def _committed_ids(store) -> set[str]:
 
 def test_sigkill_loses_no_committed_row_and_leaves_no_partial_one(overlap_model_repository, tmp_path):
     store = tmp_path / "shadow.sqlite"
-    slow = Controlled(teacher_server_app(), delay_s=0.05)  # work is always pending when the kill lands
+    slow = Controlled(teacher_server_app(), delay_s=0.2)  # slower than the live traffic: work piles up
     with serve_app(slow) as teacher:
         port = _free_port()
         env = os.environ | {
             "RERANK_TEACHER": f"score:{teacher}", "RERANK_SHADOW_RATE": "1.0", "RERANK_SHADOW_STORE_PATH": str(store),
-            "RERANK_SHADOW_WORKERS": "3", "RERANK_SHADOW_QUEUE_SIZE": "10000",
+            "RERANK_SHADOW_WORKERS": "2", "RERANK_SHADOW_QUEUE_SIZE": "10000",
         }
         proc = subprocess.Popen(
             [sys.executable, "-m", "training.cli", "serve", "--model-repository", str(overlap_model_repository),
