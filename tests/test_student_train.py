@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import shutil
 
 import numpy as np
@@ -12,11 +14,12 @@ from tests.helpers.tiny_student import FIXTURE_LABELS, TINY_BERT
 from training.base_models import minilm_path
 from training.student.data import (
     collate, epoch_plan, rank_labels, read_labels, sample_group, split_validation, teacher_order,
+    teacher_score_stats,
 )
 from training.student.encoding import PairEncoder
 from training.student.model import RRABert
 from training.student.objective import distill_loss
-from training.student.trainer import TrainArgs, train
+from training.student.trainer import TrainArgs, collate_batch, train
 
 TRAIN_BERT = {k: v for k, v in TINY_BERT.items() if "dropout" not in k}  # keep dropout: resume must restore its RNG
 
@@ -57,8 +60,7 @@ def test_epoch_plan_is_a_pure_function_of_seed_and_epoch(queries):
 
 def test_collate_pads_short_groups_and_masks_them(queries):
     short = sample_group(queries[0], group_size=20, rng=np.random.default_rng(0))  # all 8
-    q = queries[1]
-    q.candidates = q.candidates[:3]
+    q = dataclasses.replace(queries[1], candidates=queries[1].candidates[:3])  # the fixture is shared
     batch = collate([short, sample_group(q, 20, np.random.default_rng(0))], PairEncoder(minilm_path(), 32))
     assert batch["shape"] == (2, 8) and batch["input_ids"].shape[0] == 16
     assert batch["mask"].sum() == 11 and batch["scored"].sum() == 11
@@ -80,11 +82,16 @@ def _args(out, **kw):
 
 
 def _fixture_loss(checkpoint, queries) -> float:
-    """Hybrid loss of the served score over every fixture query's full candidate list."""
+    """Hybrid loss of the served score over every fixture query's full candidate list, against the
+    z-scored teacher scores the student is trained on."""
     model = RRABert.load(checkpoint, with_tcl=False).eval()
+    norm = json.loads((checkpoint / "student.json").read_text())["training"]["teacher_score_norm"]
+    mean, std = teacher_score_stats(queries)
+    assert norm == pytest.approx({"mean": mean, "std": std})
     encoder = PairEncoder(checkpoint / "tokenizer.json", 64)
     plan = epoch_plan(queries, 0, seed=0, group_size=8, batch_size=len(queries))
-    batch = collate(plan[0], encoder)
+    batch = collate_batch(plan[0], encoder, norm)
+    assert batch["teacher"][batch["mask"]].mean() == pytest.approx(0.0, abs=1e-5)
     with torch.no_grad():
         out = model(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"])
         return float(distill_loss("hybrid", out.score.view(batch["shape"]), batch))
@@ -127,8 +134,6 @@ def test_resume_refuses_changed_arguments(tmp_path):
 
 
 def test_rank_only_labels_need_ranknet(tmp_path):
-    import json
-
     path = tmp_path / "ranks.jsonl"
     rows = [json.loads(line) for line in FIXTURE_LABELS.read_text().splitlines()]
     for r in rows:

@@ -21,6 +21,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lr", type=float, default=3e-5)
     p.add_argument("--max-length", type=int, default=256)
     p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--score-norm", default="standard", choices=["standard", "none"],
+                   help="standard: distil z-scored teacher scores (scale-free losses); none: raw scores")
     p.add_argument("--threshold", type=float, default=0.45, help="Token Selection cosine threshold")
     p.add_argument("--aux-weight", type=float, default=0.5, help="TCL loss weight (alpha)")
     p.add_argument("--consistency-weight", type=float, default=0.1, help="[CLS]-to-TCL consistency weight (gamma)")
@@ -68,7 +70,8 @@ def run(args: argparse.Namespace) -> int:
         labels=args.labels, out=args.out, loss=args.loss, tcl=args.tcl, epochs=args.epochs,
         batch_size=args.batch_size, group_size=args.group_size, groups_per_query=args.groups_per_query,
         hard_negatives=args.hard_negatives, lr=args.lr, max_length=args.max_length, seed=args.seed,
-        threshold=args.threshold, aux_weight=args.aux_weight, consistency_weight=args.consistency_weight,
+        score_norm=args.score_norm, threshold=args.threshold, aux_weight=args.aux_weight,
+        consistency_weight=args.consistency_weight,
         val_fraction=args.val_fraction, select_on=args.select_on, eval_sets=sets,
         eval_limit={k: v for k, v in limits.items() if k in sets}, save_every=args.save_every,
         max_steps=args.max_steps, base_model=args.base_model,

@@ -137,6 +137,10 @@ def _grades(group: Group) -> list[float]:
     return grades
 
 
-def mean_teacher_score(queries: Iterable[LabeledQuery]) -> float | None:
+def teacher_score_stats(queries: Iterable[LabeledQuery]) -> tuple[float | None, float | None]:
+    """Mean and standard deviation of the teacher scores (None, None without any)."""
     scores = [c.teacher_score for q in queries for c in q.candidates if c.teacher_score is not None]
-    return float(np.mean(scores)) if scores else None
+    if not scores:
+        return None, None
+    std = float(np.std(scores))
+    return float(np.mean(scores)), (std if std > 0 else 1.0)

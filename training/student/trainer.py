@@ -55,6 +55,7 @@ class TrainArgs:
     grad_clip: float = 1.0
     max_length: int = 256
     seed: int = 42
+    score_norm: str = "standard"   # "standard": z-score teacher scores over the training labels; "none"
     threshold: float = 0.45        # Token Selection cosine threshold
     tcl_hidden: int = 128
     aux_weight: float = 0.5
@@ -164,7 +165,7 @@ class Trainer:
         import torch
         from tqdm import tqdm
 
-        from training.student.data import epoch_plan, mean_teacher_score, read_labels, split_validation
+        from training.student.data import epoch_plan, read_labels, split_validation, teacher_score_stats
         from training.student.encoding import PairEncoder
         from training.student.objective import LOSSES, student_loss
 
@@ -185,7 +186,15 @@ class Trainer:
             raise ValueError(f"--loss {args.loss} needs teacher scores and these labels have none; use --loss ranknet")
         train_q, self.val_q = split_validation(queries, args.val_fraction)
         self.teacher = next((q.teacher for q in queries if q.teacher), {})
-        model, self.tokenizer_dir = _build_model(args, mean_teacher_score(train_q))
+        mean, std = teacher_score_stats(train_q)
+        if args.score_norm == "standard":
+            self.norm = {"mean": mean, "std": std} if mean is not None else None
+            head_bias = 0.0
+        elif args.score_norm == "none":
+            self.norm, head_bias = None, mean
+        else:
+            raise ValueError(f"unknown score_norm {args.score_norm!r} (standard|none)")
+        model, self.tokenizer_dir = _build_model(args, head_bias)
         self.encoder = PairEncoder(self.tokenizer_dir / "tokenizer.json", args.max_length)
         steps_per_epoch = math.ceil(len(train_q) * args.groups_per_query / args.batch_size)
         total = steps_per_epoch * args.epochs
@@ -219,7 +228,7 @@ class Trainer:
             while state["step_in_epoch"] < len(plan):
                 if args.max_steps is not None and state["global_step"] >= args.max_steps:
                     break
-                batch = collate_batch(plan[state["step_in_epoch"]], self.encoder)
+                batch = collate_batch(plan[state["step_in_epoch"]], self.encoder, self.norm)
                 out = model(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"])
                 loss, parts = student_loss(out, batch, args.loss, model.config.tcl)
                 opt.zero_grad(set_to_none=True)
@@ -326,6 +335,7 @@ class Trainer:
         return {"training": {"labels": [str(p) for p in a.labels], "teacher": self.teacher, "loss": a.loss,
                              "tcl": a.tcl, "epochs": a.epochs, "seed": a.seed, "lr": a.lr,
                              "batch_size": a.batch_size, "group_size": a.group_size,
+                             "teacher_score_norm": self.norm,
                              "global_step": self.state["global_step"]}}
 
     def _save_model(self, target: Path) -> None:
@@ -353,10 +363,13 @@ class Trainer:
         return payload
 
 
-def collate_batch(groups, encoder):
+def collate_batch(groups, encoder, norm: dict | None = None):
     from training.student.data import collate
 
-    return collate(groups, encoder)
+    batch = collate(groups, encoder)
+    if norm:  # entries without a teacher score stay masked out, whatever their value
+        batch["teacher"] = (batch["teacher"] - norm["mean"]) / norm["std"]
+    return batch
 
 
 def _finite(v):
