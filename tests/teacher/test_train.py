@@ -117,3 +117,21 @@ def test_teacher_scorer_spec(tiny, tmp_path):
         DenseTeacher(out).score("what do fleas eat", [c.text for c in cands]), abs=1e-6)
     with pytest.raises(ValueError, match="teacher folder"):
         make_scorer("teacher")
+
+
+def test_ablate_command_trains_each_variant_and_reports(tiny, tmp_path):
+    import json
+
+    from training.cli import main
+
+    report = tmp_path / "ablation.json"
+    rc = main(["teacher", "ablate", "--init", str(tiny), "--out", str(tmp_path / "abl"), "--steps", "1",
+               "--batch-size", "2", "--max-length", "40", "--max-query-tokens", "12", "--train-layers", "1",
+               "--sources", "msmarco", "--variants", "rank,rank+clf", "--sets", "dl19", "--limit-queries", "1",
+               "--report", str(report), "--quiet"])
+    assert rc == 0
+    results = json.loads(report.read_text())["results"]
+    assert set(results) == {"rra-gpt[rank]", "rra-gpt[rank+clf]"}
+    assert all(cells["dl19"]["queries"] == 1 for cells in results.values())
+    assert (tmp_path / "abl" / "rank_clf" / "score_head.pt").exists()
+    assert "rra-gpt[rank+clf]" in report.with_suffix(".md").read_text()

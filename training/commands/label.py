@@ -26,8 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     src.add_argument("--candidates", help="a hits JSONL of training queries (e.g. synthetic queries)")
     p.add_argument("--out", required=True, help="labels JSONL (appended; queries already there are skipped)")
     p.add_argument("--teacher", default="dense:artifacts/teacher/sft", help=f"ranking teacher: {TEACHER_SPECS}")
-    p.add_argument("--score-teacher", help="point-wise teacher for teacher_score when --teacher is list-wise "
-                                           "(default: none, scores are null)")
+    p.add_argument("--score-teacher", help="point-wise teacher whose scores are recorded as teacher_score "
+                                           "(default: the ranking teacher if point-wise, else none: null scores)")
     p.add_argument("--pre-ranker", default="bm25", help="scorer SPEC: bm25 | bi-encoder | student:DIR | onnx:PATH")
     p.add_argument("--top-k", type=int, default=10)
     p.add_argument("--bottom-k", type=int, default=10)
@@ -42,6 +42,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=run)
+
+    s = sub.add_parser("synth-queries", help="InPars-style synthetic training queries + their BM25 candidates",
+                       description="The teacher LLM writes a query for sampled corpus passages (few-shot from "
+                                   "train judgments); BM25 retrieves candidates; label them with rerank label "
+                                   "--candidates.")
+    s.add_argument("--dataset", required=True, choices=["nfcorpus", "scifact"])
+    s.add_argument("--generator", default="zero-shot",
+                   help="dense:PATH | zero-shot[:DIR] (local SmolLM2) | openai:MODEL@URL")
+    s.add_argument("--num", type=int, default=100, help="passages to write queries for")
+    s.add_argument("--shots", type=int, default=3)
+    s.add_argument("--top-k", type=int, default=100)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--cache", help="API response cache (openai generator)")
+    s.add_argument("--out", help="hits JSONL (default: artifacts/candidates/synthetic_<dataset>_<num>.jsonl)")
+    s.add_argument("--quiet", action="store_true")
+    s.set_defaults(func=run_synth)
 
 
 def _queries(args):
@@ -101,3 +117,32 @@ def run(args: argparse.Namespace) -> int:
     summary_path = out.with_name(out.name + ".summary.json")
     summary_path.write_text(json.dumps(total.as_dict(), indent=2) + "\n", encoding="utf-8")
     return 1 if total.failed else 0
+
+
+def run_synth(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from training import paths
+    from training.data.beir import load_beir
+    from training.data.datasets import beir_source
+    from training.labels.synthetic import SynthConfig, generate_queries, write_synthetic_hits
+
+    cfg = SynthConfig(num=args.num, shots=args.shots, top_k=args.top_k, seed=args.seed)
+    if args.generator.startswith("openai:"):
+        from training.teacher.openai_client import ChatClient
+
+        model, _, url = args.generator.partition(":")[2].partition("@")
+        client = ChatClient(url, model, cache=args.cache or str(paths.cache_dir() / "teacher_api.sqlite"),
+                            max_tokens=cfg.max_new_tokens, temperature=0.0)
+        generate = client.chat
+    else:
+        from training.teacher import make_teacher
+
+        teacher = make_teacher(args.generator)
+        generate = lambda msgs: teacher.generate(msgs, max_new_tokens=cfg.max_new_tokens)[0]  # noqa: E731
+    ds = load_beir(beir_source(args.dataset), name=args.dataset)
+    queries = generate_queries(ds, generate, cfg, progress=not args.quiet)
+    out = Path(args.out) if args.out else paths.artifacts_dir() / "candidates" / f"synthetic_{args.dataset}_{args.num}.jsonl"
+    n = write_synthetic_hits(ds, queries, out, cfg.top_k)
+    print(f"wrote {out}: {n} synthetic queries from {args.num} passages")
+    return 0

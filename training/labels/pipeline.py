@@ -8,8 +8,8 @@ For each query:
 3. the ranking teacher orders them (list-wise: a RankGPT sliding window; point-wise: by score).
    The documents a list-wise teacher leaves out of its answer become hard negatives;
 4. the scoring teacher (point-wise) scores every kept document, because the student's hybrid
-   loss (Point-MSE + Margin-MSE) needs scores, not only ranks. A point-wise ranking teacher does
-   both with one pass.
+   loss (Point-MSE + Margin-MSE) needs scores, not only ranks. Without a separate scoring teacher
+   a point-wise ranking teacher's own scores are recorded (one pass does both).
 
 The kept documents are shown to the teacher in pre-ranker order (top-k best first, then the
 bottom-k), which is the order RankGPT's window expects.
@@ -87,8 +87,8 @@ def label_query(qc: QueryCandidates, pre_ranker, ranker: Teacher, scorer: Teache
         ranking: Ranking = ranking_from_scores(scores)
     else:
         ranking = ranker.rank(qc.query, docs)
-    if scores is None and scorer is not None:
-        scores = scorer.score(qc.query, docs)
+    if scorer is not None and scorer is not ranker:
+        scores = scorer.score(qc.query, docs)   # the scoring teacher's scores are the ones recorded
 
     ranks = ranking.rank_of()
     omitted = set(ranking.omitted)
@@ -102,7 +102,7 @@ def label_query(qc: QueryCandidates, pre_ranker, ranker: Teacher, scorer: Teache
             pre_score=float(pre_scores[keep[pos]]), pre_rank=pre_rank[keep[pos]],
         ))
     teacher = ranker.info.as_dict()
-    if scorer is not None and scorer is not ranker and ranker.info.kind != "pointwise":
+    if scorer is not None and scorer is not ranker:
         teacher["scorer"] = scorer.info.as_dict()
     return LabeledQuery(
         qid=qc.qid, query=qc.query, candidates=out, teacher=teacher, source=cfg.source,

@@ -32,7 +32,8 @@ class Ranking:
 
     def rank_of(self) -> dict[int, int]:
         """Document index -> 1-based rank (only the documents the teacher ranked itself)."""
-        kept = [i for i in self.order if i not in set(self.omitted)]
+        omitted = set(self.omitted)
+        kept = [i for i in self.order if i not in omitted]
         return {doc: r + 1 for r, doc in enumerate(kept)}
 
 

@@ -13,7 +13,7 @@ not ``tokenizer.eos_token``: the GGUF conversion labels ``<|im_start|>`` as both
 
 A teacher folder holds the backbone (``save_pretrained``), its tokenizer, ``score_head.pt`` and
 ``teacher.json`` (``TeacherMeta``). A folder without ``score_head.pt`` (the base LLM, a CPT output)
-gets a freshly initialised head.
+gets a fresh, zero-initialised head.
 """
 
 from __future__ import annotations
@@ -66,6 +66,10 @@ class DenseHeadRanker(nn.Module):
         super().__init__()
         self.lm = lm
         self.head = nn.Linear(lm.config.hidden_size, 1)
+        # zero init: every pair starts tied (hinge loss = T), and the first updates move the head
+        # along mean(h+ - h-) instead of undoing a random direction that already has a scale
+        nn.init.zeros_(self.head.weight)
+        nn.init.zeros_(self.head.bias)
 
     @property
     def decoder(self) -> nn.Module:

@@ -119,8 +119,10 @@ def train(cfg: TrainConfig) -> Path:
     init = Path(cfg.init) if cfg.init else smollm_path()
     model, tokenizer, parent_meta, eos = load_ranker(init, seed=cfg.seed)
     if cfg.stage != "cpt" and not (init / "score_head.pt").exists():
-        print(f"dense head: new (initialised from seed {cfg.seed}); backbone from {init}")
+        print(f"dense head: new (zero-initialised); backbone from {init}")
     n_train = freeze_lower_layers(model, cfg.train_layers)
+    if cfg.stage == "cpt" and cfg.train_layers == 0:
+        raise ValueError("continued pre-training trains decoder layers: use --train-layers > 0")
     if cfg.stage == "cpt":
         for p in model.head.parameters():  # the head is not part of generation
             p.requires_grad_(False)
