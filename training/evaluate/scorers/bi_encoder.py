@@ -25,6 +25,9 @@ class BiEncoderScorer:
         self.batch_size = batch_size
         self.max_length = max_length
         self._torch = torch
+        # A bi-encoder encodes documents independently of the query (an index would hold them),
+        # so candidates shared across queries (BEIR candidate lists overlap a lot) are encoded once.
+        self._doc_cache: dict[str, object] = {}
 
     def embed(self, texts: Sequence[str]):
         torch = self._torch
@@ -42,8 +45,12 @@ class BiEncoderScorer:
         return torch.cat(out)
 
     def score(self, query: str, candidates: Sequence[Candidate]) -> list[float]:
+        torch = self._torch
+        missing = list(dict.fromkeys(c.text for c in candidates if c.text not in self._doc_cache))
+        if missing:
+            self._doc_cache.update(zip(missing, self.embed(missing)))
         q = self.embed([query])
-        d = self.embed([c.text for c in candidates])
+        d = torch.stack([self._doc_cache[c.text] for c in candidates])
         return (d @ q.T).squeeze(-1).tolist()
 
 
