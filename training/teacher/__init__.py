@@ -4,7 +4,9 @@
 - ``dense:PATH``          the trained local LLM + dense head (``rerank teacher sft`` / ``rra-gpt``);
 - ``zero-shot[:DIR]``     SmolLM2's zero-shot yes/no logit (the untrained baseline);
 - ``openai:MODEL[@URL]``  a list-wise RankGPT teacher over an OpenAI-compatible chat API
-                          (URL default: ``$OPENAI_BASE_URL``), e.g. ``rerank teacher serve``.
+                          (URL default: ``$OPENAI_BASE_URL``), e.g. ``rerank teacher serve``;
+- ``scorer:SPEC``         any ``rerank eval`` scorer as a point-wise teacher (not an LLM: an interim
+                          teacher while the LLM is weaker than the first stage, or the served student).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from training.teacher.base import Ranking, Teacher, TeacherInfo, ranking_from_sc
 
 __all__ = ["Ranking", "Teacher", "TeacherInfo", "make_teacher", "ranking_from_scores"]
 
-TEACHER_SPECS = "dense:PATH | zero-shot[:DIR] | openai:MODEL[@URL]"
+TEACHER_SPECS = "dense:PATH | zero-shot[:DIR] | openai:MODEL[@URL] | scorer:SPEC"
 
 
 def make_teacher(spec: str, batch_size: int = 16, cache: str | None = None, max_concurrency: int = 4,
@@ -42,4 +44,10 @@ def make_teacher(spec: str, batch_size: int = 16, cache: str | None = None, max_
         client = ChatClient(url, model, api_key=api_key, cache=cache, max_concurrency=max_concurrency,
                             max_tokens=max_tokens)
         return ListwiseAPITeacher(client, window=window, step=step)
+    if kind == "scorer":
+        if not arg:
+            raise ValueError("scorer teacher needs a scorer SPEC: scorer:bi-encoder")
+        from training.teacher.scorer_teacher import ScorerTeacher
+
+        return ScorerTeacher(arg, batch_size=batch_size)
     raise ValueError(f"unknown teacher {spec!r}; expected {TEACHER_SPECS}")
