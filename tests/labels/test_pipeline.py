@@ -153,3 +153,17 @@ def test_evaluation_queries_are_refused(tmp_path, capsys, args, message):
     assert main(["label", *args, "--out", str(tmp_path / "x.jsonl"), "--teacher", "zero-shot"]) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "x.jsonl").exists()
+
+
+def test_train_split_queries_worded_like_evaluation_queries_are_dropped():
+    """NFCorpus repeats some query texts across splits: a named train set drops them, quietly."""
+    from training.data.beir import load_beir
+    from training.data.datasets import beir_source
+    from training.data.hits import QueryCandidates
+    from training.data.leakage import drop_evaluation
+
+    nf = load_beir(beir_source("nfcorpus"), name="nfcorpus")
+    test_text = nf.queries[next(iter(nf.qrels["test"]))]
+    queries = [QueryCandidates("t1", "  " + test_text.upper() + " "), QueryCandidates("t2", "a fresh training query")]
+    kept, dropped = drop_evaluation(queries)
+    assert dropped == 1 and [q.qid for q in kept] == ["t2"]

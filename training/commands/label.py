@@ -11,6 +11,7 @@ query text.
 from __future__ import annotations
 
 import argparse
+import sys
 
 from training.teacher import TEACHER_SPECS
 
@@ -63,7 +64,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _queries(args):
     from training.data import read_hits
     from training.data.datasets import ensure_candidates, eval_sets
-    from training.data.leakage import assert_not_evaluation
+    from training.data.leakage import assert_not_evaluation, drop_evaluation
 
     batches = []
     if args.dataset:
@@ -71,11 +72,14 @@ def _queries(args):
         for name in [s for s in args.dataset.split(",") if s]:
             if name not in TRAIN_SETS:
                 raise ValueError(f"{name!r} is not a training set; labeling is for {', '.join(TRAIN_SETS)}")
-            batches.append((name, read_hits(ensure_candidates(sets[name]).candidates, args.limit_queries)))
+            qs, dropped = drop_evaluation(read_hits(ensure_candidates(sets[name]).candidates))
+            if dropped:
+                print(f"{name}: dropped {dropped} queries worded like an evaluation query", file=sys.stderr)
+            batches.append((name, qs[: args.limit_queries] if args.limit_queries else qs))
     else:
+        # a user-supplied file is refused outright: it should never contain evaluation queries
         batches.append((args.candidates, read_hits(args.candidates, args.limit_queries)))
-    for name, qs in batches:
-        assert_not_evaluation((q.query for q in qs), "labeling")
+        assert_not_evaluation((q.query for q in batches[0][1]), "labeling")
     return batches
 
 

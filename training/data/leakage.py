@@ -42,3 +42,14 @@ def assert_not_evaluation(queries: Iterable[str], what: str = "training") -> Non
     if leaked:
         raise ValueError(f"{len(leaked)} {what} queries are evaluation queries (DL19/test/NovelEval), "
                          f"e.g. {leaked[0]!r}")
+
+
+def drop_evaluation(queries: list, text=lambda q: q.query) -> tuple[list, int]:
+    """Keep the queries that are not evaluation queries; returns (kept, number dropped).
+
+    For the named train splits: BEIR reuses some query texts across splits (NFCorpus has a train
+    query worded exactly like a test query), and those must go quietly rather than stop the run.
+    """
+    bad = forbidden_queries()
+    kept = [q for q in queries if normalise(text(q)) not in bad]
+    return kept, len(queries) - len(kept)
