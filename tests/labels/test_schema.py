@@ -44,3 +44,20 @@ def test_select_pool_keeps_top_and_bottom():
     assert select_pool(scores, 2, 2) == [1, 4, 5, 0]
     assert select_pool(scores, 2, 0) == [1, 4]
     assert select_pool(scores[:3], 2, 2) == [1, 2, 0]   # short lists are kept whole
+
+
+def test_gzipped_label_files_read_like_plain_ones(tmp_path):
+    import gzip
+
+    from training.labels.schema import read_labels
+
+    plain = tmp_path / "labels.jsonl"
+    record = {"qid": "q1", "query": "what do fleas eat", "candidates": [
+        {"docid": "a", "text": "fleas eat blood", "teacher_score": 1.5, "teacher_rank": 1, "hard_negative": False},
+        {"docid": "b", "text": "flea market", "teacher_score": None, "teacher_rank": None, "hard_negative": True}],
+        "teacher": {"name": "t", "version": "1", "kind": "pointwise"}, "pre_ranker": {"spec": "bm25"}}
+    plain.write_text(json.dumps(record) + "\n")
+    packed = tmp_path / "labels.jsonl.gz"
+    packed.write_bytes(gzip.compress(plain.read_bytes()))
+    assert read_labels(packed) == read_labels(plain)
+    assert read_labels(packed)[0].candidates[1].hard_negative is True

@@ -20,6 +20,7 @@ writer), and ``LabelWriter`` cuts it off before appending.
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import sys
@@ -73,9 +74,10 @@ class LabeledQuery:
 
 
 def iter_labels(path: str | Path) -> Iterator[LabeledQuery]:
-    """Every complete record; a torn last line (an interrupted writer) is skipped with a warning."""
+    """Every complete record; a torn last line (an interrupted writer) is skipped with a warning.
+    ``.gz`` files are read transparently (committed label sets are stored compressed)."""
     path = Path(path)
-    with path.open("rb") as f:
+    with (gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")) as f:
         lines = f.read().split(b"\n")
     for i, raw in enumerate(lines):
         if not raw.strip():
