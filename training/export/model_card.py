@@ -47,8 +47,11 @@ def render(report: dict, meta: dict, train_args: dict | None, train_metrics: dic
         "",
         "## Teacher and labels",
         f"- Teacher: {teacher_text}.",
-        "- Labels: " + (", ".join(f"`{p}`" for p in labels) or "unknown")
-        + " (list-wise LLM ranking of pre-ranked candidates; documents the LLM left out are hard negatives).",
+        "- Labels: " + (", ".join(f"`{p}`" for p in labels) or "unknown") + " ("
+        + ("list-wise ranking of pre-ranked candidates; documents the teacher left out are hard negatives"
+           if (training.get("teacher") or {}).get("kind") == "listwise"
+           else "point-wise teacher scores of pre-ranked candidates; no hard negatives")
+        + ").",
         f"- Loss: {training.get('loss', 'unknown')}; steps: {training.get('global_step', '-')}.",
         "",
         "## Training command",
