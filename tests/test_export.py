@@ -64,6 +64,8 @@ def test_export_refuses_int8_and_falls_back_to_the_optimized_model(checkpoint, t
     parse_config((tmp_path / "repo" / "rerank-student" / "config.pbtxt").read_text())
     card = (version / "MODEL_CARD.md").read_text()
     assert "refused" in card and "Licences" in card and "rerank train" not in card.split("## Metrics")[1]
+    # the card describes the labels by the kind of teacher that made them (unknown for this one)
+    assert "(teacher unknown)" in card
     tokenizer = json.loads((version / "tokenizer.json").read_text())
     assert tokenizer["padding"] is None and tokenizer["truncation"] is None
     assert json.loads((tmp_path / "work" / "export_report.json").read_text())["served"] == "optimized"
@@ -109,3 +111,12 @@ def test_cli_exit_codes_parity_and_int8_fail(checkpoint, tmp_path):
     assert rerank(common + ["--work-dir", str(tmp_path / "w2"), "--no-optimize", "--max-int8-drop", "-1",
                             "--on-int8-reject", "fail"]) == 3
     assert not (tmp_path / "repo").exists()
+
+
+def test_model_card_names_the_kind_of_labels():
+    from training.export.model_card import label_kind
+
+    assert "hard negatives" in label_kind("listwise") and "left out" in label_kind("listwise")
+    assert label_kind("pointwise").startswith("point-wise teacher scores")
+    assert label_kind("hand-written") == "teacher kind: hand-written"
+    assert label_kind(None) == "teacher unknown"

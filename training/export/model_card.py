@@ -26,6 +26,18 @@ def _fmt(v) -> str:
     return f"{v:.4f}" if isinstance(v, float) else ("-" if v is None else str(v))
 
 
+LABEL_KINDS = {
+    "listwise": "list-wise ranking of pre-ranked candidates; documents the teacher left out are hard negatives",
+    "pointwise": "point-wise teacher scores of pre-ranked candidates; no hard negatives",
+}
+
+
+def label_kind(kind: str | None) -> str:
+    if kind is None:
+        return "teacher unknown"
+    return LABEL_KINDS.get(kind, f"teacher kind: {kind}")
+
+
 def render(report: dict, meta: dict, train_args: dict | None, train_metrics: dict | None) -> str:
     training = meta.get("training", {})
     teacher = training.get("teacher") or {}
@@ -47,11 +59,8 @@ def render(report: dict, meta: dict, train_args: dict | None, train_metrics: dic
         "",
         "## Teacher and labels",
         f"- Teacher: {teacher_text}.",
-        "- Labels: " + (", ".join(f"`{p}`" for p in labels) or "unknown") + " ("
-        + ("list-wise ranking of pre-ranked candidates; documents the teacher left out are hard negatives"
-           if (training.get("teacher") or {}).get("kind") == "listwise"
-           else "point-wise teacher scores of pre-ranked candidates; no hard negatives")
-        + ").",
+        "- Labels: " + (", ".join(f"`{p}`" for p in labels) or "unknown")
+        + f" ({label_kind(teacher.get('kind'))}).",
         f"- Loss: {training.get('loss', 'unknown')}; steps: {training.get('global_step', '-')}.",
         "",
         "## Training command",
