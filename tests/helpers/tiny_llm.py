@@ -7,12 +7,10 @@ OpenAI-compatible server quickly; tests that need language ability use the real 
 
 from __future__ import annotations
 
-import socket
 import threading
-import time
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+
+from tests.helpers.http_server import serve_app  # noqa: F401  (re-exported for the teacher tests)
 
 
 def build_tiny_llm(folder: Path, seed: int = 0) -> Path:
@@ -31,32 +29,6 @@ def build_tiny_llm(folder: Path, seed: int = 0) -> Path:
     LlamaForCausalLM(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
-
-
-@contextmanager
-def serve_app(app, startup_timeout_s: float = 60.0) -> Iterator[str]:
-    """Run ``app`` under uvicorn in a thread; yields ``http://127.0.0.1:PORT``."""
-    import uvicorn
-
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))  # bound before uvicorn starts: no race for the port
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + startup_timeout_s
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            server.should_exit = True
-            raise RuntimeError("teacher server did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
-        sock.close()
 
 
 def wrap_app(app, fail_first: int = 0, delay_s: float = 0.0):
