@@ -85,3 +85,15 @@ def test_bm25_command_and_suite_on_a_beir_fixture(tmp_path):
     again = rerank("suite", "--scorer", "bm25=bm25", "--sets", "scifact-test", "--out", report,
                    env={"RERANK_ARTIFACTS_DIR": str(art)})
     assert "nDCG@10=" not in again.stdout
+
+
+def test_data_dir_flag_points_every_command_at_another_data_folder(tmp_path):
+    """--data-dir moves the shared data: a named set is then read from the new folder."""
+    data = tmp_path / "data" / "trec-dl"
+    data.mkdir(parents=True)
+    (data / "dl19_bm25_top100.jsonl").write_text((FIXTURES / "mini_hits.jsonl").read_text())
+    (data / "qrels.dl19-passage.txt").write_text((FIXTURES / "mini.qrels").read_text())
+    out = tmp_path / "m.json"
+    rerank("--data-dir", tmp_path / "data", "eval", "--dataset", "dl19", "--scorer", "bm25", "--json", out, "--quiet")
+    m = json.loads(out.read_text())
+    assert m["queries"] == 2 and m["pairs"] == 5
