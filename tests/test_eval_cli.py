@@ -97,3 +97,14 @@ def test_data_dir_flag_points_every_command_at_another_data_folder(tmp_path):
     rerank("--data-dir", tmp_path / "data", "eval", "--dataset", "dl19", "--scorer", "bm25", "--json", out, "--quiet")
     m = json.loads(out.read_text())
     assert m["queries"] == 2 and m["pairs"] == 5
+
+
+def test_limit_options_bare_n_for_all_keys_and_key_n_wins_in_any_order():
+    from training.commands import parse_limits
+
+    keys = ["bm25", "llm"]
+    assert parse_limits(["100", "llm=4"], keys) == {"bm25": 100, "llm": 4}
+    assert parse_limits(["llm=4", "100"], keys) == {"bm25": 100, "llm": 4}
+    assert parse_limits(["dl19=15"], keys) == {"dl19": 15}
+    with pytest.raises(ValueError, match="expected"):
+        parse_limits(["=3"], keys)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 
+from training.commands import parse_limits
+
 DEFAULT_SETS = "dl19,nfcorpus-test,scifact-test,noveleval"
 
 
@@ -47,11 +49,7 @@ def run(args: argparse.Namespace) -> int:
     if unknown:
         raise ValueError(f"unknown sets: {', '.join(unknown)}")
     scorers = _pairs(args.scorer, "--scorer")
-    limits: dict[str, int] = {}
-    for item in args.limit_queries:  # a bare N applies to every scorer, LABEL=N overrides it
-        if "=" not in item:
-            limits |= {label: int(item) for label in scorers if label not in limits}
-    limits |= {k: int(v) for k, v in _pairs([i for i in args.limit_queries if "=" in i], "--limit-queries").items()}
+    limits = parse_limits(args.limit_queries, list(scorers))
     report = run_suite(scorers, sets, args.out, limits, args.batch_size, args.force)
     table = markdown_table(report, sets)
     print(table)

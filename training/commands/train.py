@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from training.commands import parse_limits
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train the RRA-BERT student on teacher label files",
@@ -40,17 +42,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fresh", action="store_true", help="discard an existing run in --out")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
-
-
-def parse_limits(items: list[str], sets: list[str]) -> dict[str, int]:
-    limits: dict[str, int] = {}
-    for item in items:
-        name, sep, value = item.rpartition("=")
-        if sep:
-            limits[name] = int(value)
-        else:
-            limits.update({s: int(value) for s in sets})
-    return limits
 
 
 def run(args: argparse.Namespace) -> int:
