@@ -87,6 +87,26 @@ def test_bm25_command_and_suite_on_a_beir_fixture(tmp_path):
     assert "nDCG@10=" not in again.stdout
 
 
+def test_bm25_command_retrieves_free_queries_from_a_passage_pool(tmp_path):
+    topics = tmp_path / "topics.tsv"
+    # one query per pool passage family, one that no passage covers, one DL19 evaluation query
+    topics.write_text("10\twhat blood do fleas feed on\n11\tparis largest city\n12\tquantum chromodynamics\n"
+                      "13\tdo goldfish grow\n")
+    out = tmp_path / "pool.jsonl"
+    proc = rerank("bm25", "--queries", topics, "--pool", FIXTURES / "mini_hits.jsonl", "--top-k", "2",
+                  "--out", out)
+    assert "1 evaluation queries dropped" in proc.stdout
+    got = {x["query"]: [h["docid"] for h in x["hits"]] for x in map(json.loads, out.read_text().splitlines())}
+    assert set(got) == {"what blood do fleas feed on", "paris largest city"}  # no match: no candidates
+    assert got["what blood do fleas feed on"][0] == "a" and got["paris largest city"][0] == "p"
+    # --limit-queries keeps the best-covered (highest top-1 BM25) queries
+    rerank("bm25", "--queries", topics, "--pool", FIXTURES / "mini_hits.jsonl", "--limit-queries", "1",
+           "--out", out)
+    assert len(out.read_text().splitlines()) == 1
+    bad = rerank("bm25", "--queries", topics, "--out", out, check=False)
+    assert bad.returncode != 0 and "--pool" in bad.stderr
+
+
 def test_data_dir_flag_points_every_command_at_another_data_folder(tmp_path):
     """--data-dir moves the shared data: a named set is then read from the new folder."""
     data = tmp_path / "data" / "trec-dl"

@@ -47,3 +47,30 @@ def build_bm25_file(dataset: BeirDataset, split: str, out: str | Path, top_k: in
     out = Path(out)
     write_hits(out, bm25_candidates(dataset, split, top_k=top_k))
     return out
+
+
+def pool_candidates(
+    queries: dict[str, str], pool_files: list[str | Path], top_k: int = 50, limit_queries: int | None = None
+) -> tuple[list[QueryCandidates], int]:
+    """BM25 top-k for free-standing queries over a passage pool: every passage in ``pool_files``
+    (hits JSONL), deduplicated by docid. The way real web queries without passage text (MS MARCO
+    dev) meet web passages here. Evaluation queries are dropped. Queries are kept best-covered first
+    (highest BM25 top-1 score) so that ``limit_queries`` keeps those the pool can answer.
+    Returns (candidates, number of evaluation queries dropped)."""
+    from training.data.hits import read_hits
+    from training.data.leakage import drop_evaluation
+
+    corpus: dict[str, str] = {}
+    for f in pool_files:
+        for qc in read_hits(f):
+            for c in qc.candidates:
+                corpus.setdefault(c.docid, c.text)
+    items, dropped = drop_evaluation(list(queries.items()), text=lambda kv: kv[1])
+    ds = BeirDataset(name="pool", corpus=corpus, queries=dict(items), qrels={"pool": {q: {} for q, _ in items}})
+    found = []
+    for qc in bm25_candidates(ds, "pool", top_k=top_k):
+        qc.candidates = [c for c in qc.candidates if c.score > 0]  # bm25s pads with zero-score misses
+        if qc.candidates:
+            found.append(qc)
+    found.sort(key=lambda qc: -qc.candidates[0].score)
+    return found[:limit_queries] if limit_queries else found, dropped
