@@ -4,34 +4,21 @@ entry point, uvicorn and all) in a fresh interpreter, score a request, then look
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import textwrap
 
+from tests.helpers.serve_thread import free_port
 from training.paths import PROJECT_ROOT
 
 SCRIPT = textwrap.dedent("""
-    import json, os, sys, threading, time
+    import json, os, sys
     import httpx
-    from training.cli import main
+    from tests.helpers.serve_thread import serve_in_thread
 
-    repo, port = sys.argv[1], sys.argv[2]
-    args = ["serve", "--backend", "embedded", "--model-repository", repo, "--model-name", "rerank-student",
-            "--host", "127.0.0.1", "--port", port, "--log-level", "warning"]
-    server = threading.Thread(target=main, args=(args,), daemon=True)
-    server.start()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(url + "/ready").status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline or not server.is_alive():
-            raise SystemExit("server not ready")
-        time.sleep(0.1)
+    repo, port = sys.argv[1], int(sys.argv[2])
+    url = serve_in_thread(["--backend", "embedded", "--model-repository", repo, "--model-name", "rerank-student",
+                           "--log-level", "warning"], port)
     r = httpx.post(url + "/rerank", json={"query": "cats", "documents": ["cats purr", "stocks fell"]})
     heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "transformers", "optimum"))
     print(json.dumps({"status": r.status_code, "results": len(r.json()["results"]), "heavy": heavy,
@@ -41,15 +28,9 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_rerank_serve_imports_neither_torch_nor_transformers(tiny_model_repository):
     proc = subprocess.run(
-        [sys.executable, "-c", SCRIPT, str(tiny_model_repository), str(_free_port())],
+        [sys.executable, "-c", SCRIPT, str(tiny_model_repository), str(free_port())],
         cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=180,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]

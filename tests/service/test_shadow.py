@@ -9,7 +9,6 @@ import json
 import math
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from service.settings import Settings
 from service.shadow.agreement import agreement
 from service.shadow.store import RelabelStore, row_to_record, sha256_text
+from tests.helpers.serve_thread import free_port
 from tests.helpers.tiny_llm import serve_app
 from tests.service.server import start_server
 from tests.service.teachers import Controlled, omitting_chat_app, overlap_scores, teacher_server_app
@@ -322,12 +322,6 @@ def test_local_teacher_in_process(overlap_model_repository, tmp_path):
 
 # ---- SIGKILL in the middle of shadow work --------------------------------------------------------
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _committed_ids(store) -> set[str]:
     conn = sqlite3.connect(f"file:{store}?mode=ro", uri=True, timeout=30)
     try:
@@ -340,7 +334,7 @@ def test_sigkill_loses_no_committed_row_and_leaves_no_partial_one(overlap_model_
     store = tmp_path / "shadow.sqlite"
     slow = Controlled(teacher_server_app(), delay_s=0.2)  # slower than the live traffic: work piles up
     with serve_app(slow) as teacher:
-        port = _free_port()
+        port = free_port()
         env = os.environ | {
             "RERANK_TEACHER": f"score:{teacher}", "RERANK_SHADOW_RATE": "1.0", "RERANK_SHADOW_STORE_PATH": str(store),
             "RERANK_SHADOW_WORKERS": "2", "RERANK_SHADOW_QUEUE_SIZE": "10000",
@@ -410,25 +404,14 @@ def test_sigkill_loses_no_committed_row_and_leaves_no_partial_one(overlap_model_
 
 
 NO_TORCH_SCRIPT = """
-import json, os, sys, threading, time
+import json, os, sys, time
 import httpx
-from training.cli import main
+from tests.helpers.serve_thread import serve_in_thread
 
 repo, port, teacher, store = sys.argv[1:5]
-args = ["serve", "--model-repository", repo, "--port", port, "--log-level", "warning", "--teacher", teacher,
-        "--shadow-store", store, "--teacher-route"]
-threading.Thread(target=main, args=(args,), daemon=True).start()
-url = f"http://127.0.0.1:{port}"
+url = serve_in_thread(["--model-repository", repo, "--log-level", "warning", "--teacher", teacher,
+                       "--shadow-store", store, "--teacher-route"], int(port))
 deadline = time.monotonic() + 60
-while True:
-    try:
-        if httpx.get(url + "/ready").status_code == 200:
-            break
-    except httpx.TransportError:
-        pass
-    if time.monotonic() > deadline:
-        raise SystemExit("not ready")
-    time.sleep(0.1)
 body = {"query": "cats", "documents": ["cats purr", "stocks fell"]}
 live = httpx.post(url + "/rerank", json=body, headers={"X-Rerank-Shadow": "1"}).status_code
 route = httpx.post(url + "/teacher/rerank", json=body).status_code
@@ -445,7 +428,7 @@ os._exit(0)
 
 def test_remote_teacher_keeps_the_service_torch_free(overlap_model_repository, teacher_url, tmp_path):
     proc = subprocess.run(
-        [sys.executable, "-c", NO_TORCH_SCRIPT, str(overlap_model_repository), str(_free_port()),
+        [sys.executable, "-c", NO_TORCH_SCRIPT, str(overlap_model_repository), str(free_port()),
          f"openai:overlap-teacher@{teacher_url}/v1", str(tmp_path / "s.sqlite")],
         cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -9,15 +9,16 @@
 #                                            and with it kept        -> scorer tcl-kept
 #   notcl-hybrid    --no-tcl --loss hybrid                           -> scorer no-tcl
 #   tcl-point / tcl-margin / tcl-ranknet (LOSSES=1)                  -> loss ablation
-# plus the bi-encoder floor (all-MiniLM-L6-v2 before any training) and, if EXPORT=1, the exported
+# plus the pre-ranker alone (BM25, the candidate order), the teacher (for the interim labels the
+# all-MiniLM-L6-v2 bi-encoder, also the student's starting point) and, if EXPORT=1, the exported
 # ONNX model of tcl-hybrid as served (int8 if its guard accepts it).
 #
-# Environment: OUT_ROOT (artifacts/student), EPOCHS (3), SEED (42), SETS (dl19,scifact-test,
-# nfcorpus-test,noveleval), LIMIT (first N queries of each set for every scorer; empty = all),
-# REPORT (reports/student.json), TRAIN_ARGS (extra `rerank train` flags), LOSSES (0), EXPORT (0),
-# RERANK (.venv/bin/rerank).
+# Environment: TEACHER (the labels' teacher as a scorer SPEC: bi-encoder), OUT_ROOT (artifacts/student),
+# EPOCHS (3), SEED (42), SETS (dl19,scifact-test,nfcorpus-test,noveleval), LIMIT (first N queries of
+# each set for every scorer; empty = all), REPORT (reports/student.json), TRAIN_ARGS (extra
+# `rerank train` flags), LOSSES (0), EXPORT (0), RERANK (.venv/bin/rerank).
 set -euo pipefail
-[[ $# -ge 1 ]] || { sed -n '2,17p' "$0" >&2; exit 64; }
+[[ $# -ge 1 ]] || { sed -n '2,19p' "$0" >&2; exit 64; }
 
 RERANK=${RERANK:-.venv/bin/rerank}
 OUT_ROOT=${OUT_ROOT:-artifacts/student}
@@ -25,6 +26,7 @@ EPOCHS=${EPOCHS:-3}
 SEED=${SEED:-42}
 SETS=${SETS:-dl19,scifact-test,nfcorpus-test,noveleval}
 REPORT=${REPORT:-reports/student.json}
+TEACHER=${TEACHER:-bi-encoder}
 labels=()
 for f in "$@"; do labels+=(--labels "$f"); done
 
@@ -36,7 +38,8 @@ train() {  # train NAME FLAGS...
 
 train tcl-hybrid --tcl --loss hybrid
 train notcl-hybrid --no-tcl --loss hybrid
-scorers=(--scorer "bi-encoder=bi-encoder"
+scorers=(--scorer "pre-ranker=bm25"
+         --scorer "teacher=$TEACHER"
          --scorer "no-tcl=student:$OUT_ROOT/notcl-hybrid"
          --scorer "tcl-dropped=student:$OUT_ROOT/tcl-hybrid"
          --scorer "tcl-kept=student-tcl:$OUT_ROOT/tcl-hybrid")
