@@ -31,6 +31,7 @@ SCORERS: dict[str, str] = {
     "student": "training.evaluate.scorers.student:make",
     "student-tcl": "training.evaluate.scorers.student:make_tcl",
     "onnx": "training.evaluate.scorers.onnx_runtime:make",
+    "fusion": "training.evaluate.scorers.fusion:make",
 }
 
 
