@@ -120,3 +120,27 @@ def test_model_card_names_the_kind_of_labels():
     assert label_kind("pointwise").startswith("point-wise teacher scores")
     assert label_kind("hand-written") == "teacher kind: hand-written"
     assert label_kind(None) == "teacher unknown"
+
+
+def test_model_card_shows_every_training_stage(tmp_path):
+    """A run started from another run's checkpoint (--base-model RUN/best) lists both commands,
+    earliest first, and the licence follows the first stage's base weights."""
+    import json
+
+    from training.export.model_card import _starts_from_minilm, training_command, training_lineage
+
+    first = {"labels": ["web.jsonl.gz"], "out": str(tmp_path / "r1"), "loss": "hybrid", "tcl": True,
+             "epochs": 1, "lr": 6e-5, "seed": 42, "base_model": None}
+    (tmp_path / "r1").mkdir()
+    (tmp_path / "r1" / "train_args.json").write_text(json.dumps(first))
+    second = {**first, "labels": ["extra.jsonl.gz"], "out": str(tmp_path / "r2"), "lr": 4e-5, "seed": 43,
+              "base_model": str(tmp_path / "r1" / "best")}
+    chain = training_lineage(second)
+    assert [a["seed"] for a in chain] == [42, 43]
+    commands = [training_command(a) for a in chain]
+    assert "--base-model" not in commands[0] and f"--base-model {tmp_path / 'r1' / 'best'}" in commands[1]
+    assert _starts_from_minilm(second)
+    # a base that is not a run folder ends the chain: its weights are what the card names
+    assert training_lineage({**first, "base_model": str(tmp_path / "elsewhere")})[0]["base_model"]
+    assert not _starts_from_minilm({**first, "base_model": str(tmp_path / "elsewhere")})
+    assert training_lineage(None) == []

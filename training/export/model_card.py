@@ -3,7 +3,9 @@ training metadata (``student.json``, the run's ``train_args.json`` and ``metrics
 
 from __future__ import annotations
 
+import json
 import shlex
+from pathlib import Path
 
 
 def training_command(args: dict | None) -> str:
@@ -14,12 +16,32 @@ def training_command(args: dict | None) -> str:
         parts += ["--labels", str(label)]
     parts += ["--out", str(args.get("out")), "--loss", str(args.get("loss")),
               "--tcl" if args.get("tcl") else "--no-tcl"]
-    for key in ("epochs", "batch_size", "group_size", "lr", "max_length", "seed"):
-        if key in args:
+    for key in ("epochs", "batch_size", "group_size", "lr", "max_length", "seed", "base_model"):
+        if args.get(key) is not None:
             parts += [f"--{key.replace('_', '-')}", str(args[key])]
     if args.get("bert_config"):
         parts += ["--bert-config", str(args["bert_config"]).replace("'", '"')]
     return shlex.join(parts)
+
+
+def training_lineage(args: dict | None, max_depth: int = 8) -> list[dict]:
+    """The ``train_args`` of every stage, earliest first: a run whose ``--base-model`` is another
+    run's checkpoint (``RUN/best`` or ``RUN``) continues that run, so its card shows both commands."""
+    chain = [args] if args else []
+    while chain and chain[0].get("base_model") and len(chain) < max_depth:
+        base = Path(chain[0]["base_model"])
+        parent = next((json.loads(p.read_text()) for p in (base / "train_args.json", base.parent / "train_args.json")
+                       if p.is_file()), None)
+        if parent is None:
+            break
+        chain.insert(0, parent)
+    return chain
+
+
+def _starts_from_minilm(train_args: dict | None) -> bool:
+    """The first stage had no --base-model (so all-MiniLM-L6-v2) and no random --bert-config."""
+    chain = training_lineage(train_args)
+    return bool(chain) and not chain[0].get("base_model") and not chain[0].get("bert_config")
 
 
 def _fmt(v) -> str:
@@ -63,9 +85,10 @@ def render(report: dict, meta: dict, train_args: dict | None, train_metrics: dic
         + f" ({label_kind(teacher.get('kind'))}).",
         f"- Loss: {training.get('loss', 'unknown')}; steps: {training.get('global_step', '-')}.",
         "",
-        "## Training command",
+        "## Training command" + (" (stages in order; each later one starts from the one before)"
+                                 if len(training_lineage(train_args)) > 1 else ""),
         "```",
-        training_command(train_args),
+        *([training_command(a) for a in training_lineage(train_args)] or [training_command(None)]),
         "```",
         "",
         "## Metrics",
@@ -101,7 +124,8 @@ def render(report: dict, meta: dict, train_args: dict | None, train_metrics: dic
         "",
         "## Licences",
         "- Base weights: sentence-transformers/all-MiniLM-L6-v2, Apache-2.0."
-        if "MiniLM" in str(meta.get("base_model")) else f"- Base weights: {meta.get('base_model')}.",
+        if "MiniLM" in str(meta.get("base_model")) or _starts_from_minilm(train_args)
+        else f"- Base weights: {meta.get('base_model')}.",
         "- Teacher: see the teacher's own licence (SmolLM2 is Apache-2.0).",
         "- Evaluation/label data keep their terms: MS MARCO / TREC DL non-commercial research only; SciFact "
         "CC BY-NC; NFCorpus for research. A student trained on labels built from such data inherits those limits.",
