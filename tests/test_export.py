@@ -139,8 +139,9 @@ def test_model_card_shows_every_training_stage(tmp_path):
     assert [a["seed"] for a in chain] == [42, 43]
     commands = [training_command(a) for a in chain]
     assert "--base-model" not in commands[0] and f"--base-model {tmp_path / 'r1' / 'best'}" in commands[1]
-    assert _starts_from_minilm(second)
+    assert _starts_from_minilm(chain)
     # a base that is not a run folder ends the chain: its weights are what the card names
-    assert training_lineage({**first, "base_model": str(tmp_path / "elsewhere")})[0]["base_model"]
-    assert not _starts_from_minilm({**first, "base_model": str(tmp_path / "elsewhere")})
+    elsewhere = training_lineage({**first, "base_model": str(tmp_path / "elsewhere")})
+    assert len(elsewhere) == 1 and elsewhere[0]["base_model"]
+    assert not _starts_from_minilm(elsewhere)
     assert training_lineage(None) == []

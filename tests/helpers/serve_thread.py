@@ -4,17 +4,10 @@ so this module imports neither torch nor anything else heavy."""
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 
 import httpx
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def serve_in_thread(serve_args: list[str], port: int, timeout_s: float = 60.0) -> str:

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import textwrap
 
-from tests.helpers.serve_thread import free_port
+from service.triton_server import free_port
 from training.paths import PROJECT_ROOT
 
 SCRIPT = textwrap.dedent("""

@@ -20,9 +20,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from service.settings import Settings
+from service.triton_server import free_port
 from service.shadow.agreement import agreement
 from service.shadow.store import RelabelStore, row_to_record, sha256_text
-from tests.helpers.serve_thread import free_port
 from tests.helpers.tiny_llm import serve_app
 from tests.service.server import start_server
 from tests.service.teachers import Controlled, omitting_chat_app, overlap_scores, teacher_server_app

@@ -38,9 +38,9 @@ def training_lineage(args: dict | None, max_depth: int = 8) -> list[dict]:
     return chain
 
 
-def _starts_from_minilm(train_args: dict | None) -> bool:
-    """The first stage had no --base-model (so all-MiniLM-L6-v2) and no random --bert-config."""
-    chain = training_lineage(train_args)
+def _starts_from_minilm(chain: list[dict]) -> bool:
+    """The first stage of a ``training_lineage`` had no --base-model (so all-MiniLM-L6-v2) and no
+    random --bert-config."""
     return bool(chain) and not chain[0].get("base_model") and not chain[0].get("bert_config")
 
 
@@ -65,6 +65,7 @@ def render(report: dict, meta: dict, train_args: dict | None, train_metrics: dic
     teacher = training.get("teacher") or {}
     teacher_text = ", ".join(f"{k}: {v}" for k, v in teacher.items()) or "unknown"
     labels = training.get("labels") or []
+    lineage = training_lineage(train_args)
     variants = report.get("variants", {})
     lines = [
         f"# Model card: {report['model_name']} version {report['version']} ({meta['model_version']})",
@@ -86,9 +87,9 @@ def render(report: dict, meta: dict, train_args: dict | None, train_metrics: dic
         f"- Loss: {training.get('loss', 'unknown')}; steps: {training.get('global_step', '-')}.",
         "",
         "## Training command" + (" (stages in order; each later one starts from the one before)"
-                                 if len(training_lineage(train_args)) > 1 else ""),
+                                 if len(lineage) > 1 else ""),
         "```",
-        *([training_command(a) for a in training_lineage(train_args)] or [training_command(None)]),
+        *([training_command(a) for a in lineage] or [training_command(None)]),
         "```",
         "",
         "## Metrics",
@@ -124,7 +125,7 @@ def render(report: dict, meta: dict, train_args: dict | None, train_metrics: dic
         "",
         "## Licences",
         "- Base weights: sentence-transformers/all-MiniLM-L6-v2, Apache-2.0."
-        if "MiniLM" in str(meta.get("base_model")) or _starts_from_minilm(train_args)
+        if "MiniLM" in str(meta.get("base_model")) or _starts_from_minilm(lineage)
         else f"- Base weights: {meta.get('base_model')}.",
         "- Teacher: see the teacher's own licence (SmolLM2 is Apache-2.0).",
         "- Evaluation/label data keep their terms: MS MARCO / TREC DL non-commercial research only; SciFact "
