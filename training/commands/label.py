@@ -60,6 +60,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=run_synth)
 
+    f = sub.add_parser("fuse-labels", help="new labels whose teacher score fuses the stored teacher and "
+                                           "pre-ranker scores (no model runs)",
+                       description="teacher_score' = W_T * z(teacher_score) + W_P * z(pre_score), z over each "
+                                   "query's labelled candidates (training.labels.fuse).")
+    f.add_argument("--labels", action="append", required=True, metavar="FILE", help="label JSONL(.gz), repeatable")
+    f.add_argument("--pre-weight", type=float, required=True, help="W_P, weight of the pre-ranker's z-score")
+    f.add_argument("--teacher-weight", type=float, default=1.0, help="W_T, weight of the teacher's z-score")
+    f.add_argument("--out", required=True, help="label JSONL to write (replaced)")
+    f.set_defaults(func=run_fuse)
+
 
 def _queries(args):
     from training.data import read_hits
@@ -150,3 +160,26 @@ def run_synth(args: argparse.Namespace) -> int:
     n = write_synthetic_hits(ds, queries, out, cfg.top_k)
     print(f"wrote {out}: {n} synthetic queries from {args.num} passages")
     return 0
+
+
+def run_fuse(args: argparse.Namespace) -> int:
+    import itertools
+
+    from training.labels.fuse import fuse_labels
+    from training.labels.schema import iter_labels, write_labels
+
+    if _same_file(args.out, args.labels):
+        raise ValueError("--out must not be one of the --labels inputs")
+    # fused in memory first: a query that cannot be fused fails the command before anything is written
+    fused = list(fuse_labels(itertools.chain.from_iterable(iter_labels(p) for p in args.labels),
+                             args.pre_weight, args.teacher_weight))
+    n = write_labels(args.out, fused)
+    print(f"wrote {args.out}: {n} queries, teacher_score = {args.teacher_weight:g} z(teacher) "
+          f"+ {args.pre_weight:g} z(pre-ranker)")
+    return 0
+
+
+def _same_file(out: str, inputs: list[str]) -> bool:
+    from pathlib import Path
+
+    return any(Path(out).resolve() == Path(i).resolve() for i in inputs)
