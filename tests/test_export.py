@@ -145,3 +145,24 @@ def test_model_card_shows_every_training_stage(tmp_path):
     assert len(elsewhere) == 1 and elsewhere[0]["base_model"]
     assert not _starts_from_minilm(elsewhere)
     assert training_lineage(None) == []
+
+
+def test_int8_keep_float_leaves_the_matched_matmuls_in_fp32(checkpoint, tmp_path):
+    import onnx
+
+    from training.export import variants
+
+    pattern = r"layer\.[0-9]+/output/dense/MatMul"
+    report = export_student(_opts(checkpoint, tmp_path, optimize=False, max_int8_drop=1.0, int8_keep_float=[pattern],
+                                  write_repository=False))
+    kept = report["variants"]["int8"]["quantization"]["float_nodes"]
+    assert kept == ["/bert/encoder/layer.0/output/dense/MatMul", "/bert/encoder/layer.1/output/dense/MatMul"]
+    nodes = onnx.load(report["variants"]["int8"]["path"]).graph.node
+    float_matmuls = {n.name for n in nodes if n.op_type == "MatMul"}
+    assert set(kept) <= float_matmuls
+    # the other weight MatMuls were quantized (ORT names its integer replacements after the original)
+    assert any(n.op_type == "MatMulInteger" and "intermediate/dense" in n.name for n in nodes)
+    assert not any(n.op_type == "MatMulInteger" and re.search(pattern, n.name) for n in nodes)
+
+    with pytest.raises(ValueError, match="matches no node"):
+        variants.float_nodes(tmp_path / "work" / "fp32" / "model.onnx", ["no-such-node"])

@@ -52,6 +52,7 @@ class ExportOptions:
     quantize: bool = True
     quant_arch: str = "auto"
     per_channel: bool = False
+    int8_keep_float: list[str] | None = None   # regexes on ONNX node names left in fp32
     max_int8_drop: float = 0.005
     on_int8_reject: str = "fallback"   # or "fail"
     eval_set: str = "dl19"
@@ -165,13 +166,15 @@ def export_student(opts: ExportOptions, log=print) -> dict:
 
     # 4. dynamic int8
     if opts.quantize:
-        q_path, arch = variants.quantize(fp32.parent, work / "int8", opts.quant_arch, opts.per_channel)
+        q_path, arch, kept_float = variants.quantize(fp32.parent, work / "int8", opts.quant_arch, opts.per_channel,
+                                                     opts.int8_keep_float)
         _make_scorable(q_path, tokenizer, max_length)
         # int8 is not expected to match to 1e-4: its diff is reported, its quality is guarded in step 6
         q_parity = parity.compare(reference, parity.onnx_scores(q_path, pairs, encoder, opts.batch_size), 0.0)
         report["variants"]["int8"] = {"path": str(q_path),
                                       "parity": {k: v for k, v in q_parity.as_json().items() if k not in ("ok", "tolerance")},
-                                      "quantization": {"arch": arch, "mode": "dynamic", "per_channel": opts.per_channel}}
+                                      "quantization": {"arch": arch, "mode": "dynamic", "per_channel": opts.per_channel,
+                                                       "float_nodes": kept_float}}
 
     # 5. quality of every variant
     for name, v in report["variants"].items():
