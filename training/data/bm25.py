@@ -8,11 +8,11 @@ from training.data.beir import BeirDataset
 from training.data.hits import Candidate, QueryCandidates, write_hits
 
 
-def bm25_candidates(
-    dataset: BeirDataset, split: str, top_k: int = 100, stem: bool = True
+def bm25_retrieve(
+    corpus: dict[str, str], queries: dict[str, str], top_k: int = 100, stem: bool = True
 ) -> list[QueryCandidates]:
-    """BM25 (bm25s, Lucene variant, English stopwords, optional Snowball stemming) over the whole
-    corpus for every query judged in ``split``."""
+    """BM25 (bm25s, Lucene variant, English stopwords, optional Snowball stemming) top-k over
+    ``corpus`` (docid -> text) for every query (qid -> text), in the queries' order."""
     import bm25s
 
     stemmer = None
@@ -20,27 +20,31 @@ def bm25_candidates(
         import Stemmer
 
         stemmer = Stemmer.Stemmer("english")
-    doc_ids = list(dataset.corpus)
-    corpus_tokens = bm25s.tokenize(
-        [dataset.corpus[d] for d in doc_ids], stopwords="en", stemmer=stemmer, show_progress=False
-    )
+    doc_ids = list(corpus)
+    corpus_tokens = bm25s.tokenize([corpus[d] for d in doc_ids], stopwords="en", stemmer=stemmer, show_progress=False)
     retriever = bm25s.BM25()
     retriever.index(corpus_tokens, show_progress=False)
 
-    qids = [q for q in dataset.qrels[split] if q in dataset.queries]
-    query_tokens = bm25s.tokenize(
-        [dataset.queries[q] for q in qids], stopwords="en", stemmer=stemmer, show_progress=False
-    )
+    qids = list(queries)
+    query_tokens = bm25s.tokenize([queries[q] for q in qids], stopwords="en", stemmer=stemmer, show_progress=False)
     k = min(top_k, len(doc_ids))
     results, scores = retriever.retrieve(query_tokens, k=k, show_progress=False)
     out = []
     for qi, qid in enumerate(qids):
         cands = [
-            Candidate(docid=doc_ids[int(idx)], text=dataset.corpus[doc_ids[int(idx)]], rank=r + 1, score=float(s))
+            Candidate(docid=doc_ids[int(idx)], text=corpus[doc_ids[int(idx)]], rank=r + 1, score=float(s))
             for r, (idx, s) in enumerate(zip(results[qi], scores[qi]))
         ]
-        out.append(QueryCandidates(qid=qid, query=dataset.queries[qid], candidates=cands))
+        out.append(QueryCandidates(qid=qid, query=queries[qid], candidates=cands))
     return out
+
+
+def bm25_candidates(
+    dataset: BeirDataset, split: str, top_k: int = 100, stem: bool = True
+) -> list[QueryCandidates]:
+    """BM25 over the whole corpus for every query judged in ``split``."""
+    judged = {q: dataset.queries[q] for q in dataset.qrels[split] if q in dataset.queries}
+    return bm25_retrieve(dataset.corpus, judged, top_k=top_k, stem=stem)
 
 
 def build_bm25_file(dataset: BeirDataset, split: str, out: str | Path, top_k: int = 100) -> Path:
@@ -66,9 +70,8 @@ def pool_candidates(
             for c in qc.candidates:
                 corpus.setdefault(c.docid, c.text)
     items, dropped = drop_evaluation(list(queries.items()), text=lambda kv: kv[1])
-    ds = BeirDataset(name="pool", corpus=corpus, queries=dict(items), qrels={"pool": {q: {} for q, _ in items}})
     found = []
-    for qc in bm25_candidates(ds, "pool", top_k=top_k):
+    for qc in bm25_retrieve(corpus, dict(items), top_k=top_k):
         qc.candidates = [c for c in qc.candidates if c.score > 0]  # bm25s pads with zero-score misses
         if qc.candidates:
             found.append(qc)

@@ -80,11 +80,9 @@ def generate_queries(ds: BeirDataset, generate, cfg: SynthConfig, progress: bool
 
 def write_synthetic_hits(ds: BeirDataset, queries: dict[str, tuple[str, str]], out: str | Path, top_k: int) -> int:
     """BM25 candidates of the synthetic queries over the whole corpus, in the hits format."""
-    from training.data.bm25 import bm25_candidates
+    from training.data.bm25 import bm25_retrieve
     from training.data.hits import write_hits
 
     if not queries:
         raise ValueError("no usable synthetic query was generated")
-    synth = BeirDataset(name=ds.name, corpus=ds.corpus, queries={q: t for q, (t, _) in queries.items()},
-                        qrels={"synthetic": {q: {d: 1} for q, (_, d) in queries.items()}})
-    return write_hits(out, bm25_candidates(synth, "synthetic", top_k=top_k))
+    return write_hits(out, bm25_retrieve(ds.corpus, {q: t for q, (t, _) in queries.items()}, top_k=top_k))
