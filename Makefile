@@ -44,6 +44,7 @@ baselines: install
 	$(BIN)/rerank suite --out reports/baselines.json --markdown reports/baselines.md \
 	  --sets dl19,nfcorpus-test,scifact-test,noveleval \
 	  --scorer bm25=bm25 --scorer bi-encoder=bi-encoder --scorer llm-pointwise=llm-pointwise \
+	  --scorer "bm25+bi-encoder=fusion:bm25@0.5,bi-encoder" \
 	  --limit-queries 100 --limit-queries llm-pointwise=4
 
 # Bounded load test: starts `rerank serve` on 127.0.0.1 (and Triton for LOADTEST_BACKEND=triton),
