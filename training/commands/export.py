@@ -30,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--per-channel", action=argparse.BooleanOptionalAction, default=False,
                    help="per-channel int8 weights")
     p.add_argument("--int8-keep-float", action="append", metavar="REGEX",
-                   help="leave ONNX nodes whose name matches in fp32 (repeatable), e.g. 'layer\\.[0-9]+/output/dense'")
+                   help="leave ONNX nodes whose name matches in fp32 (repeatable), e.g. 'attention/self/MatMul'")
     p.add_argument("--max-int8-drop", type=float, default=0.005, help="largest nDCG@10 loss int8 may cost")
     p.add_argument("--on-int8-reject", default="fallback", choices=["fallback", "fail"],
                    help="fallback: serve the float model; fail: exit 3 and write nothing")
@@ -51,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
         version=args.version, model_version=args.model_version, work_dir=args.work_dir, overwrite=args.overwrite,
         opset=args.opset, parity_pairs=args.parity_pairs, parity_tol=args.parity_tol, optimize=args.optimize,
         optimization_level=args.optimization_level, quantize=args.quantize, quant_arch=args.quant_arch,
-        per_channel=args.per_channel, int8_keep_float=args.int8_keep_float, max_int8_drop=args.max_int8_drop, on_int8_reject=args.on_int8_reject,
+        per_channel=args.per_channel, int8_keep_float=args.int8_keep_float, max_int8_drop=args.max_int8_drop,
+        on_int8_reject=args.on_int8_reject,
         eval_set=args.eval_set, eval_limit_queries=args.eval_limit_queries, batch_size=args.batch_size,
         write_repository=not args.no_repository,
     )

@@ -163,16 +163,13 @@ def run_synth(args: argparse.Namespace) -> int:
 
 
 def run_fuse(args: argparse.Namespace) -> int:
-    import itertools
-
-    from training.labels.fuse import fuse_labels
+    from training.labels.fuse import fuse_query
     from training.labels.schema import iter_labels, write_labels
 
     if _same_file(args.out, args.labels):
         raise ValueError("--out must not be one of the --labels inputs")
     # fused in memory first: a query that cannot be fused fails the command before anything is written
-    fused = list(fuse_labels(itertools.chain.from_iterable(iter_labels(p) for p in args.labels),
-                             args.pre_weight, args.teacher_weight))
+    fused = [fuse_query(q, args.pre_weight, args.teacher_weight) for path in args.labels for q in iter_labels(path)]
     n = write_labels(args.out, fused)
     print(f"wrote {args.out}: {n} queries, teacher_score = {args.teacher_weight:g} z(teacher) "
           f"+ {args.pre_weight:g} z(pre-ranker)")

@@ -17,7 +17,6 @@ hard negatives (left out of the ranking), because the fused score cannot undo an
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Iterable, Iterator
 
 from training.evaluate.scorers.fusion import znorm
 from training.labels.schema import LabeledQuery
@@ -43,8 +42,3 @@ def fuse_query(q: LabeledQuery, pre_weight: float, teacher_weight: float = 1.0) 
                "version": "1", "kind": "pointwise", "fused_from": dict(q.teacher)}
     return replace(q, candidates=candidates, teacher=teacher)
 
-
-def fuse_labels(queries: Iterable[LabeledQuery], pre_weight: float,
-                teacher_weight: float = 1.0) -> Iterator[LabeledQuery]:
-    for q in queries:
-        yield fuse_query(q, pre_weight, teacher_weight)
