@@ -83,3 +83,17 @@ def test_pair_encoding_matches_the_service_tokenizer():
             n = int(ours["attention_mask"][i].sum())
             assert ours["input_ids"][i, :n].tolist() == ids
             assert ours["token_type_ids"][i, :n].tolist() == types
+
+
+def test_onnx_max_length_option_overrides_the_version_and_rejects_typos(exported):
+    from training.evaluate.scorers import make_scorer
+
+    _, repo = exported
+    default = make_scorer(f"onnx:{repo}")
+    short = make_scorer(f"onnx:{repo}?max_length=16")
+    assert short.max_length == 16 and default.max_length != 16
+    long_doc = "word " * 200
+    assert len(short.encoder.encode_pairs([("q", long_doc)])["input_ids"][0]) == 16
+    for bad in ("max_len=16", "max_length=abc", "max_length=2"):
+        with pytest.raises(ValueError, match="max_length"):
+            make_scorer(f"onnx:{repo}?{bad}")

@@ -3,7 +3,9 @@
 
 PATH may be a ``.onnx`` file (``tokenizer.json``/``rerank.json`` beside it), a model version
 folder (``model_repository/rerank-student/3``), a model folder (its highest version), or a
-repository root (``rerank-student``'s highest version). Needs no torch.
+repository root (``rerank-student``'s highest version). ``onnx:PATH?max_length=N`` overrides the
+version's max_length (the graph's length axis is dynamic), to measure what a longer or shorter
+truncation would serve before changing ``rerank.json``. Needs no torch.
 """
 
 from __future__ import annotations
@@ -79,4 +81,11 @@ class OnnxScorer:
 def make(arg: str | None, batch_size: int) -> OnnxScorer:
     if not arg:
         raise ValueError("onnx needs a path: onnx:PATH (.onnx file, model version/model/repository folder)")
-    return OnnxScorer(arg, batch_size=batch_size)
+    path, _, options = arg.partition("?")
+    max_length = None
+    for option in filter(None, options.split("&")):
+        key, _, value = option.partition("=")
+        if key != "max_length" or not value.isdigit() or int(value) < 8:
+            raise ValueError(f"onnx option {option!r}: the only option is max_length=N (N >= 8)")
+        max_length = int(value)
+    return OnnxScorer(path, batch_size=batch_size, max_length=max_length)
