@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -166,3 +167,26 @@ def test_int8_keep_float_leaves_the_matched_matmuls_in_fp32(checkpoint, tmp_path
 
     with pytest.raises(ValueError, match="matches no node"):
         variants.float_nodes(tmp_path / "work" / "fp32" / "model.onnx", ["no-such-node"])
+
+
+def test_int8_keep_float_embeddings_keeps_the_lookup_tables_float(checkpoint, tmp_path):
+    import onnx
+    from onnx import TensorProto
+
+    report = export_student(_opts(checkpoint, tmp_path, optimize=False, max_int8_drop=1.0,
+                                  int8_keep_float=["embeddings/"], write_repository=False))
+    graph = onnx.load(report["variants"]["int8"]["path"]).graph
+    gathers = [n for n in graph.node if n.op_type == "Gather" and "word_embeddings" in n.name]
+    assert len(gathers) == 1
+    tables = {i.name: i for i in graph.initializer}
+    # the lookup reads the fp32 table itself, not an int8 copy that a DequantizeLinear expands
+    assert tables[gathers[0].input[0]].data_type == TensorProto.FLOAT
+    assert not any(n.op_type == "DequantizeLinear" and "embeddings" in n.name for n in graph.node)
+    assert any(n.op_type == "MatMulInteger" for n in graph.node)  # the encoder is still int8
+
+    # without the pattern ORT's quantizer does store the tables as int8
+    from training.export import variants
+
+    fp32_dir = Path(report["variants"]["fp32"]["path"]).parent
+    plain, _, _ = variants.quantize(fp32_dir, tmp_path / "plain", per_channel=True)
+    assert any(n.op_type == "DequantizeLinear" and "word_embeddings" in n.name for n in onnx.load(plain).graph.node)

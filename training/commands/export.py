@@ -30,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--per-channel", action=argparse.BooleanOptionalAction, default=False,
                    help="per-channel int8 weights")
     p.add_argument("--int8-keep-float", action="append", metavar="REGEX",
-                   help="leave ONNX nodes whose name matches in fp32 (repeatable), e.g. 'layer\\.\\d+/output/dense/MatMul'")
+                   help="leave ONNX nodes whose name matches in fp32 (repeatable), e.g. 'layer\\.\\d+/output/dense/MatMul' or 'embeddings/'")
     p.add_argument("--max-int8-drop", type=float, default=0.005, help="largest nDCG@10 loss int8 may cost")
     p.add_argument("--on-int8-reject", default="fallback", choices=["fallback", "fail"],
                    help="fallback: serve the float model; fail: exit 3 and write nothing")

@@ -12,8 +12,9 @@
   error is not spread evenly over a BERT. The FFN output projection (``layer.N/output/dense``)
   reads post-GELU activations with outlier channels, and softmax·V (``attention/self/MatMul_1``)
   reads attention probabilities; a per-batch uint8 scale represents both badly. Keeping those 12
-  MatMuls in fp32 let the served student's int8 pass the nDCG guard (README); keeping Q·Kᵀ and
-  softmax·V alone did not.
+  MatMuls in fp32 let version 3's int8 pass the nDCG guard (README); keeping Q·Kᵀ and
+  softmax·V alone did not. The quantizer also stores the embedding tables as int8 (``Gather`` +
+  ``DequantizeLinear``): smaller, no faster; version 4 needed those float too (``embeddings/``).
 """
 
 from __future__ import annotations
