@@ -147,6 +147,16 @@ def test_model_card_shows_every_training_stage(tmp_path):
     assert not _starts_from_minilm(elsewhere)
     assert training_lineage(None) == []
 
+    from training.export.model_card import base_weights_line, earlier_labels_line
+
+    assert base_weights_line(second["base_model"], chain) == (
+        "- Base weights: sentence-transformers/all-MiniLM-L6-v2, trained in 2 stages (commands below); "
+        f"this export continues `{tmp_path / 'r1' / 'best'}`.")
+    assert earlier_labels_line(chain) == [
+        "- Earlier stages' labels (their teachers are in those files' data cards): stage 1: `web.jsonl.gz`."]
+    assert base_weights_line("minilm-folder", [first]) == "- Base weights: minilm-folder."
+    assert earlier_labels_line([first]) == []
+
 
 def test_int8_keep_float_leaves_the_matched_matmuls_in_fp32(checkpoint, tmp_path):
     import onnx

@@ -44,6 +44,25 @@ def _starts_from_minilm(chain: list[dict]) -> bool:
     return bool(chain) and not chain[0].get("base_model") and not chain[0].get("bert_config")
 
 
+def base_weights_line(base_model, lineage: list[dict]) -> str:
+    """What the weights started from: a later stage's ``--base-model`` is a local run folder, which
+    tells a reader nothing, so a multi-stage student names the first stage's weights and the count."""
+    if len(lineage) > 1:
+        root = "sentence-transformers/all-MiniLM-L6-v2" if _starts_from_minilm(lineage) else lineage[0].get("base_model")
+        return (f"- Base weights: {root}, trained in {len(lineage)} stages (commands below); this export "
+                f"continues `{base_model}`.")
+    return f"- Base weights: {base_model}."
+
+
+def earlier_labels_line(lineage: list[dict]) -> list[str]:
+    """The label files of the stages before the last (the card's teacher and labels are the last one's)."""
+    if len(lineage) < 2:
+        return []
+    stages = "; ".join(f"stage {i}: " + ", ".join(f"`{p}`" for p in a.get("labels", []))
+                       for i, a in enumerate(lineage[:-1], start=1))
+    return [f"- Earlier stages' labels (their teachers are in those files' data cards): {stages}."]
+
+
 def _fmt(v) -> str:
     return f"{v:.4f}" if isinstance(v, float) else ("-" if v is None else str(v))
 
@@ -74,16 +93,17 @@ def render(report: dict, meta: dict, train_args: dict | None, train_metrics: dic
         f"- RRA-BERT student: a BERT cross-encoder, `[CLS] query [SEP] document [SEP]`, score = linear head on "
         f"[CLS] (`BertForSequenceClassification`, one logit). Max length {meta['max_length']} tokens, "
         "document side truncated (`only_second`).",
-        f"- Base weights: {meta.get('base_model')}.",
+        base_weights_line(meta.get("base_model"), lineage),
         f"- Served variant: **{report['served']}** (ONNX opset {report.get('opset')}); inputs int64 "
         "`input_ids`/`attention_mask`/`token_type_ids` [batch, sequence], output `logits` float32 [batch, 1].",
         "- Trained with Token Selection + Term Control Layer: " + ("yes" if training.get("tcl") else "no")
         + " (the TCL is a training-only head; it is not in the exported graph).",
         "",
         "## Teacher and labels",
-        f"- Teacher: {teacher_text}.",
-        "- Labels: " + (", ".join(f"`{p}`" for p in labels) or "unknown")
+        f"- Teacher{' (last stage)' if len(lineage) > 1 else ''}: {teacher_text}.",
+        f"- Labels{' (last stage)' if len(lineage) > 1 else ''}: " + (", ".join(f"`{p}`" for p in labels) or "unknown")
         + f" ({label_kind(teacher.get('kind'))}).",
+        *earlier_labels_line(lineage),
         f"- Loss: {training.get('loss', 'unknown')}; steps: {training.get('global_step', '-')}.",
         "",
         "## Training command" + (" (stages in order; each later one starts from the one before)"
