@@ -85,6 +85,7 @@ def render(report: dict, meta: dict, train_args: dict | None, train_metrics: dic
     teacher_text = ", ".join(f"{k}: {v}" for k, v in teacher.items()) or "unknown"
     labels = training.get("labels") or []
     lineage = training_lineage(train_args)
+    last_stage = " (last stage)" if len(lineage) > 1 else ""
     variants = report.get("variants", {})
     lines = [
         f"# Model card: {report['model_name']} version {report['version']} ({meta['model_version']})",
@@ -100,8 +101,8 @@ def render(report: dict, meta: dict, train_args: dict | None, train_metrics: dic
         + " (the TCL is a training-only head; it is not in the exported graph).",
         "",
         "## Teacher and labels",
-        f"- Teacher{' (last stage)' if len(lineage) > 1 else ''}: {teacher_text}.",
-        f"- Labels{' (last stage)' if len(lineage) > 1 else ''}: " + (", ".join(f"`{p}`" for p in labels) or "unknown")
+        f"- Teacher{last_stage}: {teacher_text}.",
+        f"- Labels{last_stage}: " + (", ".join(f"`{p}`" for p in labels) or "unknown")
         + f" ({label_kind(teacher.get('kind'))}).",
         *earlier_labels_line(lineage),
         f"- Loss: {training.get('loss', 'unknown')}; steps: {training.get('global_step', '-')}.",
