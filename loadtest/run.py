@@ -109,6 +109,12 @@ def read_stats(json_file: Path) -> tuple[dict, list[dict]]:
     return summarize(entries), [{"name": e["name"], "method": e["method"], **summarize([e])} for e in entries]
 
 
+def triton_overrides(args: argparse.Namespace) -> dict:
+    """The Triton twin's config fields set on the command line (``TritonModelConfig`` names)."""
+    given = {"cpu_threads": args.triton_cpu_threads, "latest_versions": args.triton_latest_versions}
+    return {k: v for k, v in given.items() if v is not None}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backend", choices=["embedded", "triton"], default="embedded")
@@ -121,6 +127,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--docs-per-request", type=int, default=20)
     parser.add_argument("--query-source", choices=["dl19", "msmarco-dev"], default="dl19")
     parser.add_argument("--top-n", type=int, default=0)
+    # The twin's default is one ONNX Runtime thread per instance (several models share a host);
+    # a side-by-side with the embedded backend on one box wants the same thread count in both.
+    parser.add_argument("--triton-cpu-threads", type=int, default=None,
+                        help="ONNX Runtime threads per Triton model instance (default: the twin's, 1)")
+    parser.add_argument("--triton-latest-versions", type=int, default=None,
+                        help="load only the newest N versions into Triton (default: every version)")
     parser.add_argument("--name", default=None, help="report name (default: <backend>_<docs>docs_<users>u)")
     parser.add_argument("--out-dir", type=Path, default=ROOT / "reports" / "loadtest")
     parser.add_argument("--startup-timeout", type=float, default=120)
@@ -143,9 +155,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.backend == "triton":
             from service.triton_server import TritonServer
 
-            triton = stack.enter_context(TritonServer(repository, http_port=0, grpc_port=0, metrics_port=0))
+            overrides = triton_overrides(args)
+            triton = stack.enter_context(
+                TritonServer(repository, http_port=0, grpc_port=0, metrics_port=0, overrides=overrides))
             env["RERANK_TRITON_URL"] = triton.grpc_url
-            triton_info = triton.describe()
+            triton_info = {**triton.describe(), "overrides": overrides}
 
         port = free_port()
         url = f"http://127.0.0.1:{port}"

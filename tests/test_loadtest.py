@@ -72,6 +72,17 @@ def test_stage_means_from_prometheus_text(runner):
     assert runner.stage_means(text) == {"inference": 50.0}
 
 
+def test_triton_overrides_only_what_was_given(runner):
+    import argparse
+
+    both = argparse.Namespace(triton_cpu_threads=2, triton_latest_versions=1)
+    assert runner.triton_overrides(both) == {"cpu_threads": 2, "latest_versions": 1}
+    assert runner.triton_overrides(argparse.Namespace(triton_cpu_threads=None, triton_latest_versions=None)) == {}
+    from service.model_repository import TritonModelConfig
+
+    assert set(runner.triton_overrides(both)) <= set(TritonModelConfig.__dataclass_fields__)
+
+
 @pytest.mark.slow
 def test_short_real_run_writes_a_summary(tmp_path):
     from training.cli import COMMAND_MODULES
