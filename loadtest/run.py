@@ -72,6 +72,12 @@ def stage_means(metrics_text: str) -> dict[str, float]:
     return {stage: round(1000 * sums[stage] / counts[stage], 3) for stage in sums if counts.get(stage)}
 
 
+def resident_memory_mb(metrics_text: str) -> float | None:
+    """The service process's resident memory (MiB) from prometheus_client's process collector."""
+    match = re.search(r"^process_resident_memory_bytes (\S+)$", metrics_text, re.M)
+    return round(float(match.group(1)) / 2**20, 1) if match else None
+
+
 def _percentile(response_times: dict[int, int], q: float) -> float | None:
     total = sum(response_times.values())
     if not total:
@@ -192,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
         "aggregated": aggregated,
         "requests": per_request,
         "service_stage_mean_ms": stage_means(metrics_text),
+        # After the run, of the `rerank serve` process only (with Triton the model lives in Triton).
+        "service_rss_mb": resident_memory_mb(metrics_text),
     }
     out = args.out_dir / f"{name}.json"
     out.write_text(json.dumps(summary, indent=2) + "\n")

@@ -72,6 +72,13 @@ def test_stage_means_from_prometheus_text(runner):
     assert runner.stage_means(text) == {"inference": 50.0}
 
 
+def test_resident_memory_from_the_process_collector(runner):
+    text = "# HELP process_resident_memory_bytes Resident memory size in bytes.\n" \
+           "process_resident_memory_bytes 3.145728e+08\nprocess_virtual_memory_bytes 9e+09\n"
+    assert runner.resident_memory_mb(text) == 300.0
+    assert runner.resident_memory_mb("rerank_requests_total 1.0\n") is None
+
+
 def test_triton_overrides_only_what_was_given(runner):
     import argparse
 
@@ -99,3 +106,4 @@ def test_short_real_run_writes_a_summary(tmp_path):
     assert summary["aggregated"]["requests"] > 0 and summary["aggregated"]["failures"] == 0
     assert summary["model"]["model"] == "rerank-student"
     assert set(summary["service_stage_mean_ms"]) >= {"tokenization", "inference"}
+    assert summary["service_rss_mb"] > 0  # the real service's process collector
