@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -23,6 +22,8 @@ import urllib.error
 import urllib.request
 from contextlib import ExitStack
 from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -62,20 +63,27 @@ def tiny_repository(root: Path) -> Path:
     return root
 
 
+def _samples(metrics_text: str) -> list:
+    """Every sample of a Prometheus text exposition, parsed by prometheus_client."""
+    return [sample for family in text_string_to_metric_families(metrics_text) for sample in family.samples]
+
+
 def stage_means(metrics_text: str) -> dict[str, float]:
     """Mean seconds per request in each stage, from the service's stage histogram."""
-    sums, counts = {}, {}
-    for name, store in (("sum", sums), ("count", counts)):
-        for stage, value in re.findall(
-                rf'^rerank_stage_duration_seconds_{name}\{{[^}}]*stage="([^"]+)"[^}}]*\}} (\S+)$', metrics_text, re.M):
-            store[stage] = store.get(stage, 0.0) + float(value)
+    totals = {"rerank_stage_duration_seconds_sum": {}, "rerank_stage_duration_seconds_count": {}}
+    for sample in _samples(metrics_text):
+        store = totals.get(sample.name)
+        if store is not None and "stage" in sample.labels:
+            stage = sample.labels["stage"]
+            store[stage] = store.get(stage, 0.0) + sample.value
+    sums, counts = totals.values()
     return {stage: round(1000 * sums[stage] / counts[stage], 3) for stage in sums if counts.get(stage)}
 
 
 def resident_memory_mb(metrics_text: str) -> float | None:
     """The service process's resident memory (MiB) from prometheus_client's process collector."""
-    match = re.search(r"^process_resident_memory_bytes (\S+)$", metrics_text, re.M)
-    return round(float(match.group(1)) / 2**20, 1) if match else None
+    value = next((s.value for s in _samples(metrics_text) if s.name == "process_resident_memory_bytes"), None)
+    return None if value is None else round(value / 2**20, 1)
 
 
 def _percentile(response_times: dict[int, int], q: float) -> float | None:
