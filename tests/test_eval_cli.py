@@ -80,7 +80,8 @@ def test_bm25_command_and_suite_on_a_beir_fixture(tmp_path):
                   "--markdown", tmp_path / "table.md", env={"RERANK_ARTIFACTS_DIR": str(art)})
     cell = json.loads(report.read_text())["results"]["bm25"]["scifact-test"]
     assert cell["queries"] == 2 and cell["spec"] == "bm25"
-    assert "| bm25 |" in (tmp_path / "table.md").read_text()
+    table = (tmp_path / "table.md").read_text()
+    assert "| bm25 |" in table and "pairs/s (scifact-test)" in table  # speed named after the set it was measured on
     # resumable: a second run skips the cell it already has
     again = rerank("suite", "--scorer", "bm25=bm25", "--sets", "scifact-test", "--out", report,
                    env={"RERANK_ARTIFACTS_DIR": str(art)})
@@ -128,3 +129,17 @@ def test_limit_options_bare_n_for_all_keys_and_key_n_wins_in_any_order():
     assert parse_limits(["dl19=15"], keys) == {"dl19": 15}
     with pytest.raises(ValueError, match="expected"):
         parse_limits(["=3"], keys)
+
+
+def test_suite_table_quotes_speed_on_dl19_and_marks_a_scorer_without_it():
+    from training.evaluate.suite import markdown_table
+
+    def cell(ndcg, pps):
+        return {"ndcg@10": ndcg, "mrr@10": 0.5, "pnr": 2.0, "queries": 3, "pairs_per_s": pps}
+
+    report = {"results": {"a": {"scifact-test": cell(0.7, 40.0), "dl19": cell(0.6, 80.0)},
+                          "b": {"scifact-test": cell(0.5, 30.0)}}}
+    lines = markdown_table(report).splitlines()
+    assert lines[0].endswith("| pairs/s (dl19) |")
+    assert lines[2] == "| a | 0.7000 / 0.5000 / 2.00 | 0.6000 / 0.5000 / 2.00 | 80.0 |"
+    assert lines[3] == "| b | 0.5000 / 0.5000 / 2.00 | - | - |"
