@@ -34,7 +34,7 @@ class Metrics:
             ["route", "variant", "status"], buckets=LATENCY_BUCKETS, registry=r)
         self.stage_duration = Histogram(
             "rerank_stage_duration_seconds",
-            "Time per rerank request in each stage (queue and inference summed over its micro-batches)",
+            "Time per rerank request in each stage (inference: wall time its micro-batches ran; queue: waiting for a slot)",
             ["stage", "variant"], buckets=LATENCY_BUCKETS, registry=r)
         self.documents = Histogram(
             "rerank_request_documents", "Documents per rerank request", ["variant"],

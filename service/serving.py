@@ -42,6 +42,18 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
     return (0.5 * (1.0 + np.tanh(0.5 * x.astype(np.float64)))).astype(np.float32)
 
 
+def busy_time(intervals: list[tuple[float, float]]) -> float:
+    """Seconds covered by at least one (start, end) interval. A request's micro-batches may run
+    one after another or side by side: its inference stage is the wall time the backend was
+    working on it, and its queue stage the rest (waiting for a slot), so the stages add up."""
+    total, reach = 0.0, -math.inf
+    for start, end in sorted(intervals):
+        if end > reach:
+            total += end - max(start, reach)
+            reach = end
+    return total
+
+
 class RerankService:
     def __init__(self, settings: Settings, backend: Backend, metrics: Metrics):
         self.settings = settings
@@ -156,6 +168,7 @@ class RerankService:
         t_tok = time.perf_counter() - t0
 
         plan = plan_micro_batches(encoded.lengths, s.max_batch_size, s.max_batch_tokens)
+        t_sent = time.perf_counter()
         tasks = [asyncio.ensure_future(self._run_batch(encoded, rows, tokenizer.pad_id)) for rows in plan]
         try:
             outcomes = await asyncio.wait_for(asyncio.gather(*tasks), s.request_timeout_s)
@@ -168,6 +181,7 @@ class RerankService:
                 task.cancel()
 
         t1 = time.perf_counter()
+        running = busy_time([(start, done) for _, _, start, done in outcomes])
         row_logits = np.empty(len(encoded.doc_index), dtype=np.float32)
         for rows, logits, _, _ in outcomes:
             row_logits[rows] = logits
@@ -176,15 +190,14 @@ class RerankService:
         np.maximum.at(logits, np.asarray(encoded.doc_index, dtype=np.int64), row_logits)
         timings = {
             "tokenization": t_tok,
-            "queue": sum(o[2] for o in outcomes),
-            "inference": sum(o[3] for o in outcomes),
+            "queue": max(0.0, (t1 - t_sent) - running),
+            "inference": running,
             "postprocess": time.perf_counter() - t1,
         }
         return Scored(logits, encoded, timings)
 
     async def _run_batch(self, encoded: EncodedPairs, rows: list[int], pad_id: int):
         ids, mask, types = pad_rows(encoded.input_ids, encoded.token_type_ids, rows, pad_id)
-        t_queued = time.perf_counter()
         async with self._slots:
             t_start = time.perf_counter()
             logits = await self.backend.infer(ids, mask, types)
@@ -193,7 +206,7 @@ class RerankService:
         if logits.shape[0] != len(rows):
             raise BackendUnavailable(f"backend returned {logits.shape[0]} scores for {len(rows)} rows")
         self.metrics.batch_size.labels(variant=self.variant).observe(len(rows))
-        return rows, logits, t_start - t_queued, t_done - t_start
+        return rows, logits, t_start, t_done
 
     def _observe(self, scored: Scored, n_documents: int) -> None:
         m, v = self.metrics, self.variant

@@ -31,6 +31,13 @@ class VariantConfig(BaseModel):
     triton_url: str | None = None
 
 
+# Settings whose default depends on the backend (an unset value takes the backend's).
+BACKEND_DEFAULTS: dict[str, dict[str, int]] = {
+    "embedded": {"max_batch_tokens": 1024, "max_concurrent_batches": 1},
+    "triton": {"max_batch_tokens": 16384, "max_concurrent_batches": 8},
+}
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RERANK_", extra="ignore", protected_namespaces=())
 
@@ -101,10 +108,12 @@ class Settings(BaseSettings):
 
     # --- batching ----------------------------------------------------------------------------
     max_batch_size: int = Field(32, ge=1)
-    # Padded tokens per micro-batch (rows x longest row): bounds memory per forward pass.
-    max_batch_tokens: int = Field(16384, ge=1)
-    # Micro-batches in flight to the backend at once (all requests together).
-    # None = 1 for embedded (one ORT run already uses every core), 8 for Triton (it batches itself).
+    # Padded tokens per micro-batch (rows x longest row). None = the backend's default
+    # (BACKEND_DEFAULTS): on CPU every padded token costs compute, so small length-sorted batches
+    # are faster (reports/loadtest/batch-tokens.json); a GPU wants big ones.
+    max_batch_tokens: int | None = Field(None, ge=1)
+    # Micro-batches in flight to the backend at once (all requests together). None = the backend's
+    # default: 1 for embedded (one ORT run already uses every core), 8 for Triton (it batches itself).
     max_concurrent_batches: int | None = Field(None, ge=1)
 
     # --- embedded backend (ONNX Runtime) -----------------------------------------------------
@@ -123,8 +132,9 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _defaults_by_backend(self) -> "Settings":
-        if self.max_concurrent_batches is None:
-            self.max_concurrent_batches = 1 if self.backend == "embedded" else 8
+        for key, value in BACKEND_DEFAULTS[self.backend].items():
+            if getattr(self, key) is None:
+                setattr(self, key, value)
         return self
 
     @model_validator(mode="after")

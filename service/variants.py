@@ -20,7 +20,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Mapping
 
-from service.settings import Settings, VariantConfig
+from service.settings import BACKEND_DEFAULTS, Settings, VariantConfig
 
 BUCKETS = 10_000
 VARIANT_HEADER = "x-rerank-variant"
@@ -98,11 +98,11 @@ def variant_settings(settings: Settings, name: str, arm: VariantConfig | None) -
             value = getattr(arm, key)
             if value is not None:
                 update[key] = value
-        # the per-backend default follows the arm's backend unless the value was changed
-        default = {"embedded": 1, "triton": 8}
-        if (arm.backend is not None and arm.backend != settings.backend
-                and settings.max_concurrent_batches == default[settings.backend]):
-            update["max_concurrent_batches"] = default[arm.backend]
+        # the per-backend defaults follow the arm's backend unless the value was changed
+        if arm.backend is not None and arm.backend != settings.backend:
+            for key, value in BACKEND_DEFAULTS[arm.backend].items():
+                if getattr(settings, key) == BACKEND_DEFAULTS[settings.backend][key]:
+                    update[key] = value
     return settings.model_copy(update=update)
 
 

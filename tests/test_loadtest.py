@@ -107,3 +107,23 @@ def test_short_real_run_writes_a_summary(tmp_path):
     assert summary["model"]["model"] == "rerank-student"
     assert set(summary["service_stage_mean_ms"]) >= {"tokenization", "inference"}
     assert summary["service_rss_mb"] > 0  # the real service's process collector
+
+
+def test_batch_token_budgets_on_a_tiny_model(tmp_path):
+    from tests.helpers.tiny_model import MODEL_NAME, build_tiny_onnx
+
+    build_tiny_onnx(tmp_path / "repo" / MODEL_NAME / "1")
+    out = tmp_path / "batch-tokens.json"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "loadtest" / "batch_tokens.py"), "--model-repository", str(tmp_path / "repo"),
+         "--budgets", "4096,128", "--queries", "2", "--passes", "1", "--data-dir", str(DATA), "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert report["requests"] == 2 and report["docs_per_request"] == 20 and report["model"]["version"] == "1"
+    big, small = report["budgets"]["4096"], report["budgets"]["128"]
+    assert big["median_vs_largest"] == 1.0 and big["batches_per_request"] == 1.0
+    # a smaller budget cuts more batches and pads less (never below the real tokens)
+    assert small["batches_per_request"] > big["batches_per_request"]
+    assert 1.0 <= small["padded_per_real_token"] < big["padded_per_real_token"]

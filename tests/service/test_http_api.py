@@ -129,8 +129,11 @@ def test_index_mapping_after_length_sorted_batching(client, tiny_url):
     """Several micro-batches (max_batch_size=2) of length-sorted rows: every score must land on its
     own document, i.e. equal the score of that document sent alone."""
     docs = DOCS + [DOCS[3] * 3, "x", DOCS[1] + " " + DOCS[0]]
-    together = scores_by_index(rerank(client, tiny_url, {"query": QUERY, "documents": docs, "raw_scores": True})
-                               .json()["results"])
+    response = rerank(client, tiny_url, {"query": QUERY, "documents": docs, "raw_scores": True})
+    together = scores_by_index(response.json()["results"])
+    # the stage headers are wall time, not sums over the four micro-batches (0.01 ms: rounding)
+    stages = sum(float(response.headers[f"x-{s}-time"]) for s in ("tokenization", "queue", "inference", "postprocess"))
+    assert stages <= float(response.headers["x-total-time"]) + 0.01
     for i, doc in enumerate(docs):
         alone = rerank(client, tiny_url, {"query": QUERY, "documents": [doc], "raw_scores": True}).json()["results"]
         assert alone[0]["index"] == 0
@@ -363,6 +366,8 @@ def test_health_ready_info(client, tiny_url):
     assert info["max_length"] == 128 and info["max_query_tokens"] == 64
     assert info["backend"]["backend"] == "embedded" and "CPUExecutionProvider" in info["backend"]["providers"]
     assert info["limits"]["max_documents"] == 1000 and info["limits"]["max_body_bytes"] == 1 << 20
+    # the backend's resolved batching defaults, not None
+    assert info["limits"]["max_batch_tokens"] == 1024 and info["limits"]["max_concurrent_batches"] == 1
 
 
 def test_docs_and_openapi(client, tiny_url):
@@ -406,6 +411,10 @@ def test_metrics_move(client, tiny_url):
     assert moved("rerank_request_documents_sum", variant="default") == len(DOCS)
     assert moved("rerank_request_tokens_sum", variant="default") > 0
     assert moved("rerank_batch_size_count", variant="default") == math.ceil(len(DOCS) / 2)
+    # several micro-batches, yet the stages are wall time: together they fit inside the request
+    stages = sum(moved("rerank_stage_duration_seconds_sum", stage=stage, variant="default")
+                 for stage in ("tokenization", "queue", "inference", "postprocess"))
+    assert 0 < stages <= moved("rerank_request_duration_seconds_sum", route="/rerank", variant="default", status="200")
     assert moved("rerank_errors_total", type="validation_error", variant="default") == 1
     assert _get(after, "rerank_requests_in_flight", variant="default") == 0
     assert _get(after, "rerank_backend_info", model=MODEL_NAME, version="1", model_version="tiny-test",

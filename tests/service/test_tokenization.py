@@ -10,6 +10,7 @@ from tokenizers import Tokenizer
 from service.batching import pad_rows, plan_micro_batches
 from service.errors import InputTooLong, QueryTooLong
 from service.tokenization import PairTokenizer
+from service.serving import busy_time
 from training.base_models import minilm_path
 
 TOKENIZER_JSON = minilm_path() / "tokenizer.json"
@@ -121,3 +122,10 @@ def test_pad_rows():
     assert input_ids.tolist() == [[101, 6, 7, 8, 102], [101, 5, 102, 0, 0]]
     assert mask.tolist() == [[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]]
     assert token_types.tolist() == [[0, 0, 1, 1, 1], [0, 0, 1, 0, 0]]
+
+
+def test_busy_time_counts_overlapping_batches_once():
+    assert busy_time([]) == 0
+    assert busy_time([(0.0, 1.0), (1.0, 3.0)]) == 3.0  # one after another
+    assert busy_time([(0.0, 2.0), (1.0, 3.0)]) == 3.0  # side by side
+    assert busy_time([(5.0, 6.0), (0.0, 4.0), (1.0, 2.0)]) == 5.0  # nested, out of order, with a gap

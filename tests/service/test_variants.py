@@ -11,8 +11,8 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from service.settings import Settings
-from service.variants import BUCKETS, AssignmentTable, UnknownVariantName, bucket
+from service.settings import Settings, VariantConfig
+from service.variants import BUCKETS, AssignmentTable, UnknownVariantName, bucket, variant_settings
 from tests.helpers.tiny_model import MODEL_NAME, build_tiny_onnx
 from tests.service.server import start_server
 
@@ -109,6 +109,21 @@ def test_rerank_serve_refuses_bad_shares(tmp_path, capsys):
     bad.write_text(json.dumps({"a": {"share": 50}, "b": {"share": 49}}))
     assert main(["serve", "--variants-file", str(bad), "--port", "1"]) == 2
     assert "variant shares must sum to 100, got 99 (a=50, b=49)" in capsys.readouterr().err
+
+
+def test_batching_defaults_follow_each_arms_backend():
+    embedded, triton = Settings(), Settings(backend="triton")
+    assert (embedded.max_batch_tokens, embedded.max_concurrent_batches) == (1024, 1)
+    assert (triton.max_batch_tokens, triton.max_concurrent_batches) == (16384, 8)
+    # an arm on the other backend takes that backend's defaults ...
+    arm = VariantConfig(share=50, backend="triton")
+    moved = variant_settings(embedded, "candidate", arm)
+    assert (moved.max_batch_tokens, moved.max_concurrent_batches) == (16384, 8)
+    # ... unless the operator set a value: that one is kept for every arm
+    tuned = Settings(max_batch_tokens=512)
+    moved = variant_settings(tuned, "candidate", arm)
+    assert (moved.max_batch_tokens, moved.max_concurrent_batches) == (512, 8)
+    assert variant_settings(embedded, "control", None).max_batch_tokens == 1024
 
 
 # ---- real HTTP: two model versions side by side --------------------------------------------------
