@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 
 from service.api.protocol import AnyRerankRequest, AnyRerankResponse, ErrorResponse, TeiRerankRequest
 from service.errors import UnknownVariant, UnsupportedMediaType, error_body
+from service.metrics import STAGES
 
 router = APIRouter()
 
@@ -61,7 +62,7 @@ async def rerank(
         else:
             result, timings, logits = await service.rerank(body, request_id)
             query, texts = body.query, body.texts()
-    for stage in ("tokenization", "queue", "inference", "postprocess"):
+    for stage in STAGES:
         response.headers[f"x-{stage}-time"] = _ms(timings[stage])
     files = service.files
     response.headers["x-variant"] = variant

@@ -14,6 +14,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from service.metrics import STAGES
 from service.settings import Settings
 from tests.helpers.tiny_model import MODEL_NAME
 from tests.service.server import start_server
@@ -132,7 +133,7 @@ def test_index_mapping_after_length_sorted_batching(client, tiny_url):
     response = rerank(client, tiny_url, {"query": QUERY, "documents": docs, "raw_scores": True})
     together = scores_by_index(response.json()["results"])
     # the stage headers are wall time, not sums over the four micro-batches (0.01 ms: rounding)
-    stages = sum(float(response.headers[f"x-{s}-time"]) for s in ("tokenization", "queue", "inference", "postprocess"))
+    stages = sum(float(response.headers[f"x-{stage}-time"]) for stage in STAGES)
     assert stages <= float(response.headers["x-total-time"]) + 0.01
     for i, doc in enumerate(docs):
         alone = rerank(client, tiny_url, {"query": QUERY, "documents": [doc], "raw_scores": True}).json()["results"]
@@ -406,14 +407,13 @@ def test_metrics_move(client, tiny_url):
     assert moved("rerank_request_duration_seconds_count", route="/rerank", variant="default", status="422") == 1
     assert moved("rerank_request_duration_seconds_bucket", route="/rerank", variant="default", status="200",
                  le="10.0") == 1
-    for stage in ("tokenization", "queue", "inference", "postprocess"):
+    for stage in STAGES:
         assert moved("rerank_stage_duration_seconds_count", stage=stage, variant="default") == 1
     assert moved("rerank_request_documents_sum", variant="default") == len(DOCS)
     assert moved("rerank_request_tokens_sum", variant="default") > 0
     assert moved("rerank_batch_size_count", variant="default") == math.ceil(len(DOCS) / 2)
     # several micro-batches, yet the stages are wall time: together they fit inside the request
-    stages = sum(moved("rerank_stage_duration_seconds_sum", stage=stage, variant="default")
-                 for stage in ("tokenization", "queue", "inference", "postprocess"))
+    stages = sum(moved("rerank_stage_duration_seconds_sum", stage=stage, variant="default") for stage in STAGES)
     assert 0 < stages <= moved("rerank_request_duration_seconds_sum", route="/rerank", variant="default", status="200")
     assert moved("rerank_errors_total", type="validation_error", variant="default") == 1
     assert _get(after, "rerank_requests_in_flight", variant="default") == 0
