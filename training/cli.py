@@ -15,6 +15,7 @@ COMMAND_MODULES = [
     "training.commands.eval",
     "training.commands.bm25",
     "training.commands.suite",
+    "training.commands.seeds",
     "training.commands.teacher",
     "training.commands.label",
     "training.commands.train",
