@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "training.commands.label",
     "training.commands.train",
     "training.commands.export",
+    "training.commands.recover",
     "service.cli",
     "service.triton_cli",
     "training.commands.relabel",
