@@ -83,6 +83,15 @@ def test_cli_writes_a_checkpoint_that_student_scorers_and_training_load(exported
     from training.student.model import RRABert
     from training.student.config import StudentConfig
 
+    # a student trained from it says where its weights came from in its model card
+    from training.export.model_card import _licence_line, base_weights_line
+
+    stage = [{"base_model": str(out), "labels": ["live.jsonl"]}]
+    assert base_weights_line(str(out), stage) == (
+        f"- Base weights: `{out}`, rebuilt by `rerank recover` from `{int8}` (model_version None; "
+        "that version's MODEL_CARD.md says how it was trained).")
+    assert _licence_line(str(out), stage) == f"- Base weights: those of `{int8}`: see the licences in its MODEL_CARD.md."
+
     config = StudentConfig.load(out)
     config.tcl.enabled = True  # a further stage may train a fresh TCL on top
     model = RRABert.from_base(out, config)

@@ -46,14 +46,41 @@ def _starts_from_minilm(chain: list[dict]) -> bool:
     return bool(chain) and not chain[0].get("base_model") and not chain[0].get("bert_config")
 
 
+def _recovered(base_model) -> dict | None:
+    """The ``recovered`` block of a checkpoint that ``rerank recover`` rebuilt from a served graph."""
+    path = Path(str(base_model)) / "student.json" if base_model else None
+    if path is None or not path.is_file():
+        return None
+    return json.loads(path.read_text(encoding="utf-8")).get("recovered")
+
+
+def _describe_base(base_model) -> str:
+    info = _recovered(base_model)
+    if not info:
+        return str(base_model)
+    return (f"`{base_model}`, rebuilt by `rerank recover` from `{info.get('recovered_from')}` "
+            f"(model_version {info.get('served_model_version')}; that version's MODEL_CARD.md says how it was trained)")
+
+
+def _licence_line(base_model, lineage: list[dict]) -> str:
+    if "MiniLM" in str(base_model) or _starts_from_minilm(lineage):
+        return f"- Base weights: {MINILM_NAME}, Apache-2.0."
+    root = lineage[0].get("base_model") if lineage else base_model
+    info = _recovered(root)
+    if info:
+        return f"- Base weights: those of `{info.get('recovered_from')}`: see the licences in its MODEL_CARD.md."
+    return f"- Base weights: {base_model}."
+
+
 def base_weights_line(base_model, lineage: list[dict]) -> str:
     """What the weights started from: a later stage's ``--base-model`` is a local run folder, which
-    tells a reader nothing, so a multi-stage student names the first stage's weights and the count."""
+    tells a reader nothing, so a multi-stage student names the first stage's weights and the count;
+    weights recovered from a served version name that version."""
     if len(lineage) > 1:
-        root = MINILM_NAME if _starts_from_minilm(lineage) else lineage[0].get("base_model")
+        root = MINILM_NAME if _starts_from_minilm(lineage) else _describe_base(lineage[0].get("base_model"))
         return (f"- Base weights: {root}, trained in {len(lineage)} stages (commands below); this export "
                 f"continues `{base_model}`.")
-    return f"- Base weights: {base_model}."
+    return f"- Base weights: {_describe_base(base_model)}."
 
 
 def earlier_labels_line(lineage: list[dict]) -> list[str]:
@@ -147,9 +174,7 @@ def render(report: dict, meta: dict, train_args: dict | None, train_metrics: dic
         "- Quality follows the teacher: the student learns the teacher's ranking, including its mistakes.",
         "",
         "## Licences",
-        f"- Base weights: {MINILM_NAME}, Apache-2.0."
-        if "MiniLM" in str(meta.get("base_model")) or _starts_from_minilm(lineage)
-        else f"- Base weights: {meta.get('base_model')}.",
+        _licence_line(meta.get("base_model"), lineage),
         "- Teacher: see the teacher's own licence (SmolLM2 is Apache-2.0).",
         "- Evaluation/label data keep their terms: MS MARCO / TREC DL non-commercial research only; SciFact "
         "CC BY-NC; NFCorpus for research. A student trained on labels built from such data inherits those limits.",
