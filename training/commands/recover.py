@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             info["agreement"] = check_agreement(args.out, args.model, args.check_pairs)
         except ValueError as err:
-            print(f"error: {err}", file=sys.stderr)
+            print(f"error: {err}; do not train from {args.out}", file=sys.stderr)
             return 1
         StudentConfig.load(args.out).save(args.out, {"recovered": info})
     print(json.dumps(info, indent=2))

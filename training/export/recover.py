@@ -32,8 +32,8 @@ from pathlib import Path
 QUANT_SUFFIX = "_quantized"
 FLOAT_TOLERANCE = 1e-4
 MIN_INT8_SPEARMAN = 0.99
+_PARAM = re.compile(r"^(bert|classifier)\.")  # a BertForSequenceClassification parameter name
 # "/bert/encoder/layer.0/attention/self/query/MatMul_quant" -> "bert.encoder.layer.0.attention.self.query"
-_PARAM = re.compile(r"^(bert|classifier)\.")
 _LINEAR_NODE = re.compile(r"^/(?P<module>.+)/(?:Gemm_)?MatMul(?:_quant)?$")
 
 
