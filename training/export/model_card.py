@@ -8,6 +8,7 @@ import shlex
 from pathlib import Path
 
 from training.base_models import MINILM_NAME
+from training.export.recover import recovered_info
 
 
 def training_command(args: dict | None) -> str:
@@ -46,16 +47,8 @@ def _starts_from_minilm(chain: list[dict]) -> bool:
     return bool(chain) and not chain[0].get("base_model") and not chain[0].get("bert_config")
 
 
-def _recovered(base_model) -> dict | None:
-    """The ``recovered`` block of a checkpoint that ``rerank recover`` rebuilt from a served graph."""
-    path = Path(str(base_model)) / "student.json" if base_model else None
-    if path is None or not path.is_file():
-        return None
-    return json.loads(path.read_text(encoding="utf-8")).get("recovered")
-
-
 def _describe_base(base_model) -> str:
-    info = _recovered(base_model)
+    info = recovered_info(base_model)
     if not info:
         return str(base_model)
     return (f"`{base_model}`, rebuilt by `rerank recover` from `{info.get('recovered_from')}` "
@@ -66,7 +59,7 @@ def _licence_line(base_model, lineage: list[dict]) -> str:
     if "MiniLM" in str(base_model) or _starts_from_minilm(lineage):
         return f"- Base weights: {MINILM_NAME}, Apache-2.0."
     root = lineage[0].get("base_model") if lineage else base_model
-    info = _recovered(root)
+    info = recovered_info(root)
     if info:
         return f"- Base weights: those of `{info.get('recovered_from')}`: see the licences in its MODEL_CARD.md."
     return f"- Base weights: {base_model}."

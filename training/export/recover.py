@@ -29,6 +29,8 @@ import re
 import shutil
 from pathlib import Path
 
+from training.evaluate.scorers.onnx_runtime import DEFAULT_MAX_LENGTH, resolve_onnx
+
 QUANT_SUFFIX = "_quantized"
 FLOAT_TOLERANCE = 1e-4
 MIN_INT8_SPEARMAN = 0.99
@@ -37,14 +39,12 @@ _PARAM = re.compile(r"^(bert|classifier)\.")  # a BertForSequenceClassification 
 _LINEAR_NODE = re.compile(r"^/(?P<module>.+)/(?:Gemm_)?MatMul(?:_quant)?$")
 
 
-def onnx_path_of(source: str | Path) -> Path:
-    """An .onnx file, or a model-repository version directory holding ``model.onnx``."""
-    path = Path(source)
-    if path.is_dir():
-        path = path / "model.onnx"
-    if not path.is_file():
-        raise FileNotFoundError(f"{source}: no ONNX model (give an .onnx file or a version directory)")
-    return path
+def recovered_info(checkpoint) -> dict | None:
+    """The ``recovered`` block of a checkpoint's ``student.json`` (None unless ``rerank recover`` made it)."""
+    path = Path(str(checkpoint)) / "student.json" if checkpoint else None
+    if path is None or not path.is_file():
+        return None
+    return json.loads(path.read_text(encoding="utf-8")).get("recovered")
 
 
 def recover_state_dict(onnx_file: str | Path) -> tuple[dict, int]:
@@ -108,7 +108,7 @@ def recover_checkpoint(source: str | Path, out_dir: str | Path, config_from: str
 
     from training.student.config import StudentConfig
 
-    onnx_file = onnx_path_of(source)
+    onnx_file = resolve_onnx(source)
     arrays, dequantized = recover_state_dict(onnx_file)
     config = BertConfig.from_pretrained(str(config_from), num_labels=1)
     model = BertForSequenceClassification(config)
@@ -132,7 +132,7 @@ def recover_checkpoint(source: str | Path, out_dir: str | Path, config_from: str
     served_file = onnx_file.with_name("rerank.json")
     served = json.loads(served_file.read_text(encoding="utf-8")) if served_file.is_file() else {}
     # student.json lets `student:DIR` score it at the served length; the graph holds no TCL.
-    student = StudentConfig(base_model=str(onnx_file), max_length=int(served.get("max_length", 256)))
+    student = StudentConfig(base_model=str(onnx_file), max_length=int(served.get("max_length", DEFAULT_MAX_LENGTH)))
     student.tcl.enabled = False
     info = {"recovered_from": str(onnx_file), "served_model_version": served.get("model_version"),
             "tensors": len(arrays), "dequantized": dequantized}
@@ -155,11 +155,10 @@ def check_agreement(checkpoint: str | Path, source: str | Path, pairs: int, batc
     encoder = PairEncoder(load_tokenizer(checkpoint), config.max_length)
     real = parity.real_pairs(pairs)
     recovered = parity.torch_scores(checkpoint, real, encoder, batch_size)
-    served = parity.onnx_scores(onnx_path_of(source), real, encoder, batch_size)
+    served = parity.onnx_scores(resolve_onnx(source), real, encoder, batch_size)
     diff = parity.compare(served, recovered, FLOAT_TOLERANCE)
     rho = float(spearmanr(served, recovered).correlation) if len(real) > 1 else 1.0
-    quantized = bool(json.loads((checkpoint / "student.json").read_text(encoding="utf-8"))
-                     .get("recovered", {}).get("dequantized"))
+    quantized = bool((recovered_info(checkpoint) or {}).get("dequantized"))
     result = {"pairs": diff.pairs, "max_abs_diff": diff.max_abs_diff, "mean_abs_diff": diff.mean_abs_diff,
               "spearman": rho, "source_int8": quantized,
               "rule": f"spearman >= {MIN_INT8_SPEARMAN}" if quantized else f"max abs diff <= {FLOAT_TOLERANCE:g}"}
