@@ -65,6 +65,14 @@ class ResponseCache:
             self._conn.execute("INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?)", (model, key, response, time.time()))
             self._conn.commit()
 
+    def put_many(self, model: str, items: list[tuple[str, str]]) -> None:
+        """(key, response) pairs in one transaction."""
+        now = time.time()
+        with self._lock:
+            self._conn.executemany("INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?)",
+                                   [(model, key, response, now) for key, response in items])
+            self._conn.commit()
+
     def __len__(self) -> int:
         with self._lock:
             return self._conn.execute("SELECT COUNT(*) FROM responses").fetchone()[0]

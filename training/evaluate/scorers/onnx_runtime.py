@@ -81,11 +81,8 @@ class OnnxScorer:
 def make(arg: str | None, batch_size: int) -> OnnxScorer:
     if not arg:
         raise ValueError("onnx needs a path: onnx:PATH (.onnx file, model version/model/repository folder)")
-    path, _, options = arg.partition("?")
-    max_length = None
-    for option in filter(None, options.split("&")):
-        key, _, value = option.partition("=")
-        if key != "max_length" or not value.isdigit() or int(value) < 8:
-            raise ValueError(f"onnx option {option!r}: the only option is max_length=N (N >= 8)")
-        max_length = int(value)
-    return OnnxScorer(path, batch_size=batch_size, max_length=max_length)
+    from training.evaluate.scorers import at_least, parse_options
+
+    path, options = parse_options(arg, {"max_length": lambda v: at_least(v, 8)}, "onnx")
+    return OnnxScorer(path, batch_size=batch_size, max_length=options.get("max_length"))
+
