@@ -6,7 +6,8 @@ import argparse
 
 SPEC_HELP = (
     "scorer SPEC: bm25 (candidate order) | bi-encoder[:DIR] (all-MiniLM-L6-v2 cosine) | "
-    "llm-pointwise[:DIR] (SmolLM2 zero-shot yes/no) | teacher:PATH | student:DIR | onnx:PATH"
+    "llm-pointwise[:DIR] (SmolLM2 zero-shot yes/no) | llm-qlm[:PROMPT] (SmolLM2 zero-shot query likelihood) | "
+    "teacher:PATH | student:DIR | onnx:PATH | fusion:SPEC@W,SPEC@W | cached:SPEC (scores kept in SQLite)"
 )
 
 
