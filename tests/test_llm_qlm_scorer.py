@@ -53,3 +53,13 @@ def test_document_is_cut_and_prompts_and_options_are_checked(tiny_llm):
             make_scorer(f"llm-qlm:plain?{bad}")
     with pytest.raises(ValueError, match="non-empty query"):
         scorer.score("", _cands(["text"]))
+
+
+@pytest.mark.slow
+def test_real_smollm2_finds_the_query_likelier_after_the_passage_that_answers_it():
+    scorer = make_scorer("llm-qlm")
+    docs = ["The flea market opens on Sunday and sells old furniture.",
+            "Adult fleas feed on the blood of mammals and birds.",
+            "Paris is the capital of France."]
+    scores = scorer.score("what do fleas eat", _cands(docs))
+    assert scores[1] == max(scores), scores
