@@ -10,7 +10,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8080
 PIP     = $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: install-serve install serve test baselines loadtest triton clean
+.PHONY: install-serve install serve test baselines llm-qlm-report loadtest triton clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,18 @@ baselines: install
 	  --scorer bm25=bm25 --scorer bi-encoder=bi-encoder --scorer llm-pointwise=llm-pointwise \
 	  --scorer "bm25+bi-encoder=fusion:bm25@0.5,bi-encoder" \
 	  --limit-queries 100 --limit-queries llm-pointwise=4
+
+# LLM query-likelihood teacher report: reports/llm-qlm.json + reports/llm-qlm.md (resumable).
+# DL19 and NovelEval whole; BEIR test sets: first 10 queries (SmolLM2 scores 1-2.5 pairs/s here, about 1 h in all).
+# cached: keeps every LLM score in artifacts/cache/scores.sqlite, so the fusion rows reuse them.
+QLM_SCORERS = --scorer bm25=bm25 --scorer bi-encoder=cached:bi-encoder \
+	  --scorer "bm25+bi-encoder=fusion:bm25@0.5,cached:bi-encoder" --scorer llm-qlm=cached:llm-qlm \
+	  --scorer "bm25+bi-encoder+llm-qlm=fusion:bm25@0.5,cached:bi-encoder,cached:llm-qlm"
+llm-qlm-report: install
+	$(BIN)/rerank suite --out reports/llm-qlm.json $(QLM_SCORERS) --sets dl19,noveleval
+	$(BIN)/rerank suite --out reports/llm-qlm.json $(QLM_SCORERS) --sets nfcorpus-test,scifact-test --limit-queries 10
+	$(BIN)/rerank suite --out reports/llm-qlm.json --markdown reports/llm-qlm.md $(QLM_SCORERS) \
+	  --sets dl19,nfcorpus-test,scifact-test,noveleval --limit-queries 10
 
 # Bounded load test: starts `rerank serve` on 127.0.0.1 (and Triton for LOADTEST_BACKEND=triton),
 # runs locust headless, writes reports/loadtest/<name>.json. No exported student yet? LOADTEST_ARGS=--tiny
