@@ -1,5 +1,6 @@
-"""``rerank recover`` on a tiny student exported for real: the weights come back from fp32 and int8
-graphs, the checkpoint scores like its source, and graphs it cannot map are refused."""
+"""``rerank recover`` on a tiny student exported for real: the weights come back from fp32,
+ORT-optimized (fused attention) and int8 graphs, the checkpoint scores like its source, and graphs
+it cannot map are refused."""
 
 from __future__ import annotations
 
@@ -19,13 +20,14 @@ torch.set_num_threads(1)
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
-    """The tiny student and its unoptimized fp32 and per-channel int8 graphs."""
+    """The tiny student and its fp32, ORT-optimized and per-channel int8 graphs."""
     root = tmp_path_factory.mktemp("recover")
-    checkpoint = save_tiny_student(root / "student", tcl=False)
+    checkpoint = save_tiny_student(root / "student", tcl=False, trained_like=True)
     report = export_student(ExportOptions(
         checkpoint=str(checkpoint), work_dir=str(root / "work"), parity_pairs=8, eval_limit_queries=1,
-        optimize=False, per_channel=True, max_int8_drop=1.0, write_repository=False))
-    return checkpoint, report["variants"]["fp32"]["path"], report["variants"]["int8"]["path"]
+        per_channel=True, max_int8_drop=1.0, write_repository=False))
+    variants = report["variants"]
+    return checkpoint, variants["fp32"]["path"], variants["int8"]["path"], variants["optimized"]["path"]
 
 
 def _original_state(checkpoint) -> dict:
@@ -36,7 +38,7 @@ def _original_state(checkpoint) -> dict:
 
 
 def test_fp32_graph_gives_back_every_weight_exactly(exported, tmp_path):
-    checkpoint, fp32, _ = exported
+    checkpoint, fp32, *_ = exported
     arrays, dequantized = recover_state_dict(fp32)
     original = _original_state(checkpoint)
     assert dequantized == 0 and set(arrays) == set(original)
@@ -49,8 +51,27 @@ def test_fp32_graph_gives_back_every_weight_exactly(exported, tmp_path):
     assert agreement["max_abs_diff"] <= 1e-4 and agreement["rule"] == "max abs diff <= 0.0001"
 
 
+def test_optimized_graph_gives_back_the_fused_q_k_v(exported, tmp_path):
+    import onnx
+
+    checkpoint, _, _, optimized = exported
+    graph = onnx.load(optimized).graph
+    # ORT packed each layer's Q, K and V into one Attention node: nothing named query/key/value is left
+    assert sum(n.op_type == "Attention" for n in graph.node) == 2
+    assert not any("attention/self/query" in n.name for n in graph.node)
+    assert not any("self.query" in i.name for i in graph.initializer)
+    arrays, dequantized = recover_state_dict(optimized)
+    original = _original_state(checkpoint)
+    assert dequantized == 0 and set(arrays) == set(original)
+    for name, value in original.items():
+        np.testing.assert_allclose(arrays[name], value, atol=1e-7, err_msg=name)
+
+    recover_checkpoint(optimized, tmp_path / "rec", config_from=checkpoint)
+    assert check_agreement(tmp_path / "rec", optimized, pairs=16)["max_abs_diff"] <= 1e-4
+
+
 def test_int8_graph_gives_back_weights_within_half_a_quantization_step(exported):
-    checkpoint, _, int8 = exported
+    checkpoint, _, int8, _ = exported
     import onnx
     from onnx import numpy_helper
 
@@ -71,7 +92,7 @@ def test_int8_graph_gives_back_weights_within_half_a_quantization_step(exported)
 
 
 def test_cli_writes_a_checkpoint_that_student_scorers_and_training_load(exported, tmp_path):
-    checkpoint, _, int8 = exported
+    checkpoint, _, int8, _ = exported
     out = tmp_path / "rec"
     assert rerank(["recover", "--model", int8, "--out", str(out), "--config-from", str(checkpoint),
                    "--check-pairs", "0"]) == 0
@@ -100,7 +121,7 @@ def test_cli_writes_a_checkpoint_that_student_scorers_and_training_load(exported
 
 
 def test_agreement_check_fails_against_another_model(exported, tmp_path):
-    checkpoint, fp32, _ = exported
+    checkpoint, fp32, *_ = exported
     other = save_tiny_student(tmp_path / "other", tcl=False, seed=7)
     report = export_student(ExportOptions(checkpoint=str(other), work_dir=str(tmp_path / "work"), parity_pairs=4,
                                           eval_limit_queries=1, optimize=False, quantize=False,
@@ -113,7 +134,7 @@ def test_agreement_check_fails_against_another_model(exported, tmp_path):
 def test_a_graph_without_the_weights_is_refused_with_the_missing_names(exported, tmp_path):
     import onnx
 
-    _, fp32, _ = exported
+    _, fp32, *_ = exported
     model = onnx.load(fp32)
     weight = next(n.input[1] for n in model.graph.node if n.name == "/bert/encoder/layer.1/attention/self/query/MatMul")
     kept = [i for i in model.graph.initializer if i.name != weight]

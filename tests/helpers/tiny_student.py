@@ -24,8 +24,17 @@ def tiny_student(tcl: bool = True, max_length: int = 64, seed: int = 0, threshol
     return RRABert.from_bert_config(BertConfig(**TINY_BERT), config, minilm_path())
 
 
-def save_tiny_student(directory: Path, tcl: bool = True, max_length: int = 64, seed: int = 0) -> Path:
+def save_tiny_student(directory: Path, tcl: bool = True, max_length: int = 64, seed: int = 0,
+                      trained_like: bool = False) -> Path:
+    """``trained_like``: every bias and LayerNorm made distinct, as training leaves them (a fresh
+    model's all-zero biases and all-one scales are equal tensors, which ONNX graphs store once)."""
+    import torch
+
     from training.base_models import minilm_path
 
     model = tiny_student(tcl=tcl, max_length=max_length, seed=seed)
+    if trained_like:
+        with torch.no_grad():
+            for param in model.parameters():
+                param.add_(0.02 * torch.randn_like(param))
     return model.save(directory, minilm_path(), extra={"training": {"teacher": {"name": "none"}, "tcl": tcl}})

@@ -17,9 +17,11 @@ An int8 source gives back the int8-rounded weights, not the fp32 ones it was qua
 further training stage starts from them as from any checkpoint. ``check_agreement`` scores real
 pairs with both: a float source must match to 1e-4 (the same bar as export's parity); an int8 one
 also quantizes activations at run time, so only the ranking must agree (Spearman >= 0.99: a
-mis-mapped tensor scores near 0). Graphs whose attention was fused by
-ORT optimization (``Attention`` nodes with a packed QKV weight) are refused with the names that
-could not be mapped, rather than guessed.
+mis-mapped tensor scores near 0). An ORT-optimized graph (the ``optimized`` variant, served when
+int8 is refused) fuses each layer's Q, K and V projections into one ``Attention`` node whose weight
+is ``[in, 3 * out]`` (Q, K, V side by side) and bias ``[3 * out]``; the layer is the one whose
+attention output projection reads the node's output, and the three are split back out. Any other
+graph that does not fill the model is refused with the names that could not be mapped.
 """
 
 from __future__ import annotations
@@ -95,7 +97,34 @@ def recover_state_dict(onnx_file: str | Path) -> tuple[dict, int]:
         w = dequantize(name) if is_quantized(name) else inits[name].astype(np.float32)
         state[match.group("module").replace("/", ".") + ".weight"] = np.ascontiguousarray(w.T)
         dequantized += is_quantized(name)
+    state.update(_unfused_attention(model, inits))
     return state, dequantized
+
+
+def _unfused_attention(model, inits: dict) -> dict:
+    """Q/K/V weights and biases of every fused ``Attention`` node (ORT optimization), under the
+    PyTorch names of the layer whose ``attention/output/dense`` MatMul consumes the node's output."""
+    import numpy as np
+
+    readers = {}
+    for node in model.graph.node:
+        for name in node.input:
+            readers.setdefault(name, []).append(node)
+    state = {}
+    for node in model.graph.node:
+        if node.op_type != "Attention" or node.input[1] not in inits:
+            continue
+        modules = [m.group("module") for r in readers.get(node.output[0], [])
+                   if (m := _LINEAR_NODE.match(r.name)) and m.group("module").endswith("/attention/output/dense")]
+        if len(modules) != 1:
+            continue  # not a BERT self-attention we can place: its names stay missing
+        prefix = modules[0].removesuffix("/output/dense").replace("/", ".") + ".self"
+        weight = inits[node.input[1]].astype(np.float32)
+        bias = inits[node.input[2]].astype(np.float32)
+        for part, w, b in zip(("query", "key", "value"), np.split(weight, 3, axis=1), np.split(bias, 3)):
+            state[f"{prefix}.{part}.weight"] = np.ascontiguousarray(w.T)
+            state[f"{prefix}.{part}.bias"] = b
+    return state
 
 
 def recover_checkpoint(source: str | Path, out_dir: str | Path, config_from: str | Path) -> dict:
@@ -121,7 +150,7 @@ def recover_checkpoint(source: str | Path, out_dir: str | Path, config_from: str
         raise ValueError(f"{onnx_file}: cannot rebuild BertForSequenceClassification from this graph: "
                          f"missing {missing[:5]} ({len(missing)}), unexpected {unexpected[:5]} ({len(unexpected)}), "
                          f"wrong shape {[(k, got[k], expected[k]) for k in wrong[:3]]} "
-                         "(an ORT-fused graph packs Q/K/V; recover from an unfused or int8 export)")
+                         "(is it an export of a BertForSequenceClassification student?)")
     model.load_state_dict({k: torch.from_numpy(v) for k, v in arrays.items()}, strict=False)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
