@@ -120,7 +120,9 @@ def _unfused_attention(model, inits: dict) -> dict:
             continue  # not a BERT self-attention we can place: its names stay missing
         prefix = modules[0].removesuffix("/output/dense").replace("/", ".") + ".self"
         weight = inits[node.input[1]].astype(np.float32)
-        bias = inits[node.input[2]].astype(np.float32)
+        # the bias input is optional in the op; absent, the projections had none
+        bias_name = node.input[2] if len(node.input) > 2 else ""
+        bias = inits[bias_name].astype(np.float32) if bias_name in inits else np.zeros(weight.shape[1], np.float32)
         for part, w, b in zip(("query", "key", "value"), np.split(weight, 3, axis=1), np.split(bias, 3)):
             state[f"{prefix}.{part}.weight"] = np.ascontiguousarray(w.T)
             state[f"{prefix}.{part}.bias"] = b
