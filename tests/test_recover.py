@@ -70,6 +70,30 @@ def test_optimized_graph_gives_back_the_fused_q_k_v(exported, tmp_path):
     assert check_agreement(tmp_path / "rec", optimized, pairs=16)["max_abs_diff"] <= 1e-4
 
 
+def test_fused_attention_without_its_optional_bias_gives_zero_q_k_v_biases(exported, tmp_path):
+    import onnx
+
+    checkpoint, _, _, optimized = exported
+    model = onnx.load(optimized)
+    fused = [n for n in model.graph.node if n.op_type == "Attention"]
+    # drop the bias input of one node: the op allows an empty name for an absent optional input
+    fused[0].input[2] = ""
+    stripped = tmp_path / "no-bias.onnx"
+    onnx.save(model, stripped)
+
+    arrays, _ = recover_state_dict(stripped)
+    original = _original_state(checkpoint)
+    assert set(arrays) == set(original)
+    biased = {k for k in original if ".attention.self." in k and k.endswith(".bias")}
+    zeroed = {k for k in biased if not np.any(arrays[k])}
+    # exactly one layer's three projections lost their bias; everything else is untouched
+    assert len(zeroed) == 3 and len({k.split(".attention")[0] for k in zeroed}) == 1
+    assert all(np.any(original[k]) for k in zeroed)  # trained_like: the originals were not zero
+    for name, value in original.items():
+        if name not in zeroed:
+            np.testing.assert_allclose(arrays[name], value, atol=1e-7, err_msg=name)
+
+
 def test_int8_graph_gives_back_weights_within_half_a_quantization_step(exported):
     checkpoint, _, int8, _ = exported
     import onnx
