@@ -93,6 +93,12 @@ def test_fused_attention_without_its_optional_bias_gives_zero_q_k_v_biases(expor
         if name not in zeroed:
             np.testing.assert_allclose(arrays[name], value, atol=1e-7, err_msg=name)
 
+    # a bias named but computed in the graph (not stored) is not "absent": that layer is refused, not zeroed
+    fused[0].input[2] = fused[0].input[0]
+    onnx.save(model, stripped)
+    with pytest.raises(ValueError, match=r"missing \[.*attention\.self\.query\.bias.*\] \(6\)"):
+        recover_checkpoint(stripped, tmp_path / "rec", config_from=checkpoint)
+
 
 def test_int8_graph_gives_back_weights_within_half_a_quantization_step(exported):
     checkpoint, _, int8, _ = exported

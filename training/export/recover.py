@@ -112,17 +112,19 @@ def _unfused_attention(model, inits: dict) -> dict:
             readers.setdefault(name, []).append(node)
     state = {}
     for node in model.graph.node:
-        if node.op_type != "Attention" or node.input[1] not in inits:
+        if node.op_type != "Attention":
             continue
+        # the bias input is optional in the op: an empty name means the projections had none
+        bias_name = node.input[2] if len(node.input) > 2 else ""
+        if node.input[1] not in inits or (bias_name and bias_name not in inits):
+            continue  # weight or bias computed in the graph, not stored: their names stay missing
         modules = [m.group("module") for r in readers.get(node.output[0], [])
                    if (m := _LINEAR_NODE.match(r.name)) and m.group("module").endswith("/attention/output/dense")]
         if len(modules) != 1:
             continue  # not a BERT self-attention we can place: its names stay missing
         prefix = modules[0].removesuffix("/output/dense").replace("/", ".") + ".self"
         weight = inits[node.input[1]].astype(np.float32)
-        # the bias input is optional in the op; absent, the projections had none
-        bias_name = node.input[2] if len(node.input) > 2 else ""
-        bias = inits[bias_name].astype(np.float32) if bias_name in inits else np.zeros(weight.shape[1], np.float32)
+        bias = inits[bias_name].astype(np.float32) if bias_name else np.zeros(weight.shape[1], np.float32)
         for part, w, b in zip(("query", "key", "value"), np.split(weight, 3, axis=1), np.split(bias, 3)):
             state[f"{prefix}.{part}.weight"] = np.ascontiguousarray(w.T)
             state[f"{prefix}.{part}.bias"] = b
