@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "training.commands.train",
     "training.commands.export",
     "training.commands.recover",
+    "training.commands.soup",
     "service.cli",
     "service.triton_cli",
     "training.commands.relabel",
