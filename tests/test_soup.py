@@ -108,3 +108,24 @@ def test_another_architecture_or_vocabulary_is_refused(parents, tmp_path, capsys
         make_soup([(a, None), (b, None)], a)
     with pytest.raises(FileNotFoundError, match="not a student checkpoint"):
         make_soup([(a, None), (tmp_path, None)], tmp_path / "w")
+
+
+def test_model_card_of_an_exported_soup_names_its_ingredients_and_command(parents, tmp_path):
+    from training.export.model_card import render
+    from training.student.soup import soup_info
+
+    a, b = parents
+    make_soup([(a, 0.25), (b, None)], tmp_path / "soup")
+    soup = soup_info(tmp_path / "soup")
+    assert soup_info(a) is None
+    report = {"model_name": "rerank-student", "version": 9, "served": "fp32", "opset": 17,
+              "variants": {"fp32": {"ndcg@10": 0.5, "pairs_per_s": 10.0, "parity": {"max_abs_diff": 1e-6}}}}
+    meta = {"model_version": "soup-fp32-0", "max_length": 64, "base_model": "random tiny BERT", "soup": soup}
+    card = render(report, meta, None, None)
+    assert f"- Weights: the weighted mean (`rerank soup`) of `{a}` (0.25), `{b}` (0.75)" in card
+    assert f"rerank soup --checkpoint {a}=0.25 --checkpoint {b}=0.75 --out DIR" in card
+    assert "- Base weights: those of the soup's ingredients (above)" in card
+    assert "Base weights: random tiny BERT" not in card and "unknown: the checkpoint has no train_args" not in card
+    # a checkpoint that is not a soup keeps its base-weights line and (here, unknown) command
+    plain = render(report, {**meta, "soup": None}, None, None)
+    assert "- Base weights: random tiny BERT." in plain and "unknown: the checkpoint has no train_args" in plain

@@ -85,6 +85,25 @@ def earlier_labels_line(lineage: list[dict]) -> list[str]:
     return [f"- Earlier stages' labels (their teachers are in those files' data cards): {stages}."]
 
 
+def soup_lines(soup: dict | None) -> list[str]:
+    """A ``rerank soup`` checkpoint has no training run of its own: name its ingredients instead."""
+    if not soup:
+        return []
+    parts = ", ".join(f"`{i['checkpoint']}` ({i['weight']:.3g})" for i in soup.get("ingredients", []))
+    return [f"- Weights: the weighted mean (`rerank soup`) of {parts}; each ingredient's training command "
+            "is in its own folder's `train_args.json` (or, for a recovered version, that version's MODEL_CARD.md)."]
+
+
+def command_lines(lineage: list[dict], soup: dict | None) -> list[str]:
+    """The training commands of every stage; for a soup (no run of its own), the soup command."""
+    if lineage:
+        return [training_command(a) for a in lineage]
+    if soup:
+        return ["rerank soup " + " ".join(f"--checkpoint {i['checkpoint']}={i['weight']:.6g}"
+                                          for i in soup.get("ingredients", [])) + " --out DIR"]
+    return [training_command(None)]
+
+
 def _fmt(v) -> str:
     return f"{v:.4f}" if isinstance(v, float) else ("-" if v is None else str(v))
 
@@ -116,7 +135,7 @@ def render(report: dict, meta: dict, train_args: dict | None, train_metrics: dic
         f"- RRA-BERT student: a BERT cross-encoder, `[CLS] query [SEP] document [SEP]`, score = linear head on "
         f"[CLS] (`BertForSequenceClassification`, one logit). Max length {meta['max_length']} tokens, "
         "document side truncated (`only_second`).",
-        base_weights_line(meta.get("base_model"), lineage),
+        *(soup_lines(meta.get("soup")) or [base_weights_line(meta.get("base_model"), lineage)]),
         f"- Served variant: **{report['served']}** (ONNX opset {report.get('opset')}); inputs int64 "
         "`input_ids`/`attention_mask`/`token_type_ids` [batch, sequence], output `logits` float32 [batch, 1].",
         "- Trained with Token Selection + Term Control Layer: " + ("yes" if training.get("tcl") else "no")
@@ -132,7 +151,7 @@ def render(report: dict, meta: dict, train_args: dict | None, train_metrics: dic
         "## Training command" + (" (stages in order; each later one starts from the one before)"
                                  if len(lineage) > 1 else ""),
         "```",
-        *([training_command(a) for a in lineage] or [training_command(None)]),
+        *command_lines(lineage, meta.get("soup")),
         "```",
         "",
         "## Metrics",
@@ -167,7 +186,8 @@ def render(report: dict, meta: dict, train_args: dict | None, train_metrics: dic
         "- Quality follows the teacher: the student learns the teacher's ranking, including its mistakes.",
         "",
         "## Licences",
-        _licence_line(meta.get("base_model"), lineage),
+        ("- Base weights: those of the soup's ingredients (above): see their licences."
+         if meta.get("soup") else _licence_line(meta.get("base_model"), lineage)),
         "- Teacher: see the teacher's own licence (SmolLM2 is Apache-2.0).",
         "- Evaluation/label data keep their terms: MS MARCO / TREC DL non-commercial research only; SciFact "
         "CC BY-NC; NFCorpus for research. A student trained on labels built from such data inherits those limits.",

@@ -210,6 +210,7 @@ def export_student(opts: ExportOptions, log=print) -> dict:
         "sha256": digest, "source_checkpoint": str(ckpt),
         "exported_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "training": student_meta.get("training", {}),
+        "soup": student_meta.get("soup"),
         "quantization": report["variants"].get("int8", {}).get("quantization") if served == "int8" else None,
         "metrics": {name: {k: v.get(k) for k in ("ndcg@10", "mrr@10", "queries", "pairs_per_s")}
                     | {"parity_max_abs_diff": v["parity"]["max_abs_diff"]}
