@@ -112,12 +112,12 @@ def test_another_architecture_or_vocabulary_is_refused(parents, tmp_path, capsys
 
 def test_model_card_of_an_exported_soup_names_its_ingredients_and_command(parents, tmp_path):
     from training.export.model_card import render
-    from training.student.soup import soup_info
+    from training.student.config import student_json_block
 
     a, b = parents
     make_soup([(a, 0.25), (b, None)], tmp_path / "soup")
-    soup = soup_info(tmp_path / "soup")
-    assert soup_info(a) is None
+    soup = student_json_block(tmp_path / "soup", "soup")
+    assert student_json_block(a, "soup") is None
     report = {"model_name": "rerank-student", "version": 9, "served": "fp32", "opset": 17,
               "variants": {"fp32": {"ndcg@10": 0.5, "pairs_per_s": 10.0, "parity": {"max_abs_diff": 1e-6}}}}
     meta = {"model_version": "soup-fp32-0", "max_length": 64, "base_model": "random tiny BERT", "soup": soup}

@@ -32,6 +32,7 @@ import shutil
 from pathlib import Path
 
 from training.evaluate.scorers.onnx_runtime import DEFAULT_MAX_LENGTH, resolve_onnx
+from training.student.config import student_json_block
 
 QUANT_SUFFIX = "_quantized"
 FLOAT_TOLERANCE = 1e-4
@@ -43,10 +44,7 @@ _LINEAR_NODE = re.compile(r"^/(?P<module>.+)/(?:Gemm_)?MatMul(?:_quant)?$")
 
 def recovered_info(checkpoint) -> dict | None:
     """The ``recovered`` block of a checkpoint's ``student.json`` (None unless ``rerank recover`` made it)."""
-    path = Path(str(checkpoint)) / "student.json" if checkpoint else None
-    if path is None or not path.is_file():
-        return None
-    return json.loads(path.read_text(encoding="utf-8")).get("recovered")
+    return student_json_block(checkpoint, "recovered")
 
 
 def recover_state_dict(onnx_file: str | Path) -> tuple[dict, int]:

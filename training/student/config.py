@@ -54,3 +54,12 @@ class StudentConfig:
     @classmethod
     def load(cls, directory: str | Path) -> "StudentConfig":
         return cls.from_json(json.loads((Path(directory) / CONFIG_FILE).read_text(encoding="utf-8")))
+
+
+def student_json_block(directory, key: str) -> dict | None:
+    """An extra block of a checkpoint's ``student.json`` (``recovered``, ``soup``, ``training``), or
+    None when the folder has no student.json or the block is absent."""
+    path = Path(str(directory)) / CONFIG_FILE if directory else None
+    if path is None or not path.is_file():
+        return None
+    return json.loads(path.read_text(encoding="utf-8")).get(key)

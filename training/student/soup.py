@@ -10,13 +10,12 @@ averaged (a later ``rerank train --tcl`` stage trains a fresh one).
 from __future__ import annotations
 
 import hashlib
-import shutil
+import json
 from pathlib import Path
 
 import torch
 
-from training.student.config import StudentConfig
-from training.student.model import TOKENIZER_FILES
+from training.student.config import CONFIG_FILE, StudentConfig
 
 WEIGHTS_FILE = "model.safetensors"
 # config.json keys that decide the graph; anything else (e.g. "_name_or_path") may differ
@@ -54,8 +53,6 @@ def normalised_weights(weights: list[float | None]) -> list[float]:
 
 
 def _architecture(directory: Path) -> dict:
-    import json
-
     config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
     return {k: config.get(k) for k in ARCHITECTURE_KEYS}
 
@@ -65,17 +62,17 @@ def _vocab_digest(directory: Path) -> str:
 
 
 def _check_compatible(dirs: list[Path]) -> None:
-    first = dirs[0]
     for d in dirs:
-        for name in ("config.json", WEIGHTS_FILE, "vocab.txt", "student.json"):
+        for name in ("config.json", WEIGHTS_FILE, "vocab.txt", CONFIG_FILE):
             if not (d / name).is_file():
                 raise FileNotFoundError(f"{d} is not a student checkpoint: no {name}")
+    first, architecture, vocab = dirs[0], _architecture(dirs[0]), _vocab_digest(dirs[0])
     for d in dirs[1:]:
-        a, b = _architecture(first), _architecture(d)
-        if a != b:
-            diff = {k: (a[k], b[k]) for k in a if a[k] != b[k]}
+        other = _architecture(d)
+        if other != architecture:
+            diff = {k: (architecture[k], other[k]) for k in architecture if architecture[k] != other[k]}
             raise ValueError(f"{d} has another architecture than {first}: {diff}")
-        if _vocab_digest(d) != _vocab_digest(first):
+        if _vocab_digest(d) != vocab:
             raise ValueError(f"{d} has another tokenizer vocabulary than {first}")
 
 
@@ -106,7 +103,9 @@ def make_soup(ingredients: list[tuple[str | Path, float | None]], out: str | Pat
     """Write the weighted average of the ingredients' BERT weights to ``out`` as a student checkpoint
     (the first ingredient's config, tokenizer and student.json, TCL off); returns what it did, which
     is also stored in ``student.json`` under ``soup``."""
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import load_file
+
+    from training.student.model import RRABert
 
     if len(ingredients) < 2:
         raise ValueError("a soup needs at least two checkpoints")
@@ -116,34 +115,15 @@ def make_soup(ingredients: list[tuple[str | Path, float | None]], out: str | Pat
     out = Path(out)
     if out.resolve() in {d.resolve() for d in dirs}:
         raise ValueError(f"--out {out} is one of the ingredients")
-    states = [load_file(str(d / WEIGHTS_FILE)) for d in dirs]
-    averaged = average_state_dicts(states, weights)
+    averaged = average_state_dicts([load_file(str(d / WEIGHTS_FILE)) for d in dirs], weights)
 
-    out.mkdir(parents=True, exist_ok=True)
-    save_file(averaged, str(out / WEIGHTS_FILE), metadata={"format": "pt"})
-    shutil.copy2(dirs[0] / "config.json", out / "config.json")
-    for name in TOKENIZER_FILES:
-        if (dirs[0] / name).is_file():
-            shutil.copy2(dirs[0] / name, out / name)
-    (out / "tcl.pt").unlink(missing_ok=True)
-
-    config = StudentConfig.load(dirs[0])
-    lengths = {StudentConfig.load(d).max_length for d in dirs}
-    config.tcl.enabled = False
+    # the first ingredient without its TCL, given the averaged weights, saved the way training saves
+    model = RRABert.load(dirs[0], with_tcl=False)
+    model.bert.load_state_dict(averaged)
     info = {
         "ingredients": [{"checkpoint": str(d), "weight": w} for d, w in zip(dirs, weights)],
         "tensors": len(averaged),
-        "max_lengths": sorted(lengths),
+        "max_lengths": sorted({StudentConfig.load(d).max_length for d in dirs}),
     }
-    config.save(out, {"soup": info})
+    model.save(out, dirs[0], extra={"soup": info})
     return info
-
-
-def soup_info(directory: str | Path) -> dict | None:
-    """The ``soup`` entry of a checkpoint's student.json, or None when it is not a soup."""
-    import json
-
-    path = Path(directory) / "student.json"
-    if not path.is_file():
-        return None
-    return json.loads(path.read_text(encoding="utf-8")).get("soup")
